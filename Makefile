@@ -1,0 +1,44 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Each installs what it needs (uv, the workspace, the Envoy/etcd/NATS packages).
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := $(PYTHON) -m uv
+RUN := $(UV) run --no-sync
+SRC_DIRS := $(wildcard libs/*/src) $(wildcard services/*/src) cli/src
+TEST_DIRS := $(wildcard libs/*/tests) $(wildcard services/*/tests) cli/tests tests bench
+PROTO_OUT := libs/protos/src
+
+.PHONY: help uv sync lint typecheck test test-only proto proto-check bench clean
+
+help:
+	@echo "make test   - install everything, lint, type-check and run the whole test suite"
+	@echo "make proto  - regenerate libs/protos from proto/"
+	@echo "make bench  - run the benchmarks in bench/"
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+
+sync: uv
+	$(UV) sync --all-packages --quiet
+
+lint: sync
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: sync
+	$(RUN) mypy $(SRC_DIRS) $(TEST_DIRS)
+
+test-only: sync
+	$(RUN) pytest -q
+
+test: lint typecheck test-only
+
+proto: sync
+	$(RUN) python -m mizzen.protos.build
+
+bench: sync
+	$(RUN) python bench/store.py
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
