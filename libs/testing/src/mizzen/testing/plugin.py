@@ -1,0 +1,77 @@
+"""Pytest fixtures that start real etcd, nats-server and Envoy on free loopback ports.
+
+Every process is stopped in the fixture's teardown, and bound to the test process with
+``PR_SET_PDEATHSIG`` so that an interrupted or killed test run leaves none behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from mizzen.launcher import EnvoyProcess, EtcdProcess, NatsProcess, PortAllocator
+
+EnvoyFactory = Callable[..., Awaitable[EnvoyProcess]]
+
+
+@pytest.fixture
+def ports() -> PortAllocator:
+    """A port allocator for this test: each port it hands out is free and distinct."""
+    return PortAllocator()
+
+
+@pytest_asyncio.fixture
+async def etcd(tmp_path: Path, ports: PortAllocator) -> AsyncIterator[EtcdProcess]:
+    """A running single-member etcd with fast raft timings; killed and restartable by tests."""
+    process = EtcdProcess(tmp_path / "etcd", ports=ports)
+    await process.start()
+    try:
+        yield process
+    finally:
+        await process.stop()
+
+
+@pytest_asyncio.fixture
+async def nats_server(tmp_path: Path, ports: PortAllocator) -> AsyncIterator[NatsProcess]:
+    """A running nats-server with JetStream; killed and restartable by tests."""
+    process = NatsProcess(tmp_path / "nats", ports=ports)
+    await process.start()
+    try:
+        yield process
+    finally:
+        await process.stop()
+
+
+@pytest_asyncio.fixture
+async def envoy_factory(tmp_path: Path, ports: PortAllocator) -> AsyncIterator[EnvoyFactory]:
+    """``await envoy_factory(bootstrap, admin_port=..., name=...)`` starts an Envoy.
+
+    Every Envoy started through the factory is stopped at teardown.
+    """
+    started: list[EnvoyProcess] = []
+
+    async def start(
+        bootstrap: dict[str, Any], *, admin_port: int, name: str = "envoy", **kwargs: Any
+    ) -> EnvoyProcess:
+        process = EnvoyProcess(
+            tmp_path / "envoy",
+            bootstrap,
+            admin_port=admin_port,
+            name=f"{name}-{len(started)}",
+            **kwargs,
+        )
+        started.append(process)
+        await process.start()
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in reversed(started):
+            with contextlib.suppress(Exception):
+                await process.stop()

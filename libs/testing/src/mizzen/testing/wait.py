@@ -1,0 +1,42 @@
+"""Waiting on a condition with a deadline: the only way tests synchronize."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def wait_for(
+    condition: Callable[[], T | Awaitable[T]],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.01,
+    message: str = "condition",
+) -> T:
+    """Poll ``condition`` (sync or async) until it returns a truthy value, and return that value.
+
+    Exceptions raised by the condition count as "not yet" until the deadline; then the last one
+    is chained to the ``AssertionError`` that reports the timeout.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            result = condition()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return result
+            last_error = None
+        except Exception as exc:
+            last_error = exc
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {message}"
+            ) from last_error
+        await asyncio.sleep(interval)  # polling interval between checks of the condition
