@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --no-sync
 SRC_DIRS := $(wildcard libs/*/src) $(wildcard services/*/src) cli/src
-TEST_DIRS := $(wildcard libs/*/tests) $(wildcard services/*/tests) cli/tests tests bench
+TEST_DIRS := $(wildcard libs/*/tests) $(wildcard services/*/tests) $(wildcard cli/tests tests bench)
 PROTO_OUT := libs/protos/src
 
 .PHONY: help uv sync lint typecheck test test-only proto proto-check bench clean
