@@ -19,15 +19,20 @@ help:
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
 
+# xds-protos ships an old copy of opentelemetry/proto that overwrites opentelemetry-proto's
+# files in site-packages (and breaks the OTLP exporter); reinstalling that package restores them.
 sync: uv
-	$(UV) sync --all-packages --quiet
+	$(UV) sync --all-packages --quiet --reinstall-package opentelemetry-proto
 
 lint: sync
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 
+# Test directories are checked one at a time: each may hold its own conftest.py, and mypy sees
+# test modules as top-level modules.
 typecheck: sync
-	$(RUN) mypy $(SRC_DIRS) $(TEST_DIRS)
+	$(RUN) mypy $(SRC_DIRS)
+	@set -e; for dir in $(TEST_DIRS); do echo "mypy $$dir"; $(RUN) mypy $$dir; done
 
 test-only: sync
 	$(RUN) pytest -q
