@@ -67,12 +67,16 @@ class EnvoyProcess(ChildProcess):
         return result
 
     async def stats(self) -> dict[str, int]:
-        """Counter and gauge values from the admin ``/stats`` endpoint, by name."""
+        """Counter and gauge values from the admin ``/stats`` endpoint, by name.
+
+        Text readouts (``control_plane.identifier``, version texts) are left out.
+        """
         status, body = await self.admin_get("/stats?format=json")
         if status != 200:
             raise ValueError(f"stats answered {status}")
         values: dict[str, int] = {}
         for stat in json.loads(body).get("stats", []):
-            if "value" in stat:
-                values[stat["name"]] = int(stat["value"])
+            value = stat.get("value")
+            if isinstance(value, int):
+                values[stat["name"]] = value
         return values
