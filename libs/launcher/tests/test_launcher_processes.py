@@ -115,15 +115,17 @@ def test_children_die_with_a_parent_killed_by_sigkill(tmp_path: Path) -> None:
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
-    line = ""
-    while not line.startswith("PIDS"):
-        line = parent.stdout.readline()
-        assert line, "the parent exited before starting its children"
-    pids = [int(p) for p in line.split()[1:]]
-    assert len(pids) == 2, line
-    assert all(_alive(pid) for pid in pids)
-    parent.send_signal(signal.SIGKILL)
-    parent.wait()
+    try:
+        line = ""
+        while not line.startswith("PIDS"):
+            line = parent.stdout.readline()
+            assert line, "the parent exited before starting its children"
+        pids = [int(p) for p in line.split()[1:]]
+        assert len(pids) == 2, line
+        assert all(_alive(pid) for pid in pids)
+    finally:
+        parent.send_signal(signal.SIGKILL)  # also when the test fails: no orphan may remain
+        parent.wait()
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in pids):
         assert time.monotonic() < deadline, f"children {pids} outlived their parent"

@@ -14,6 +14,7 @@ from mizzen.launcher.etcd import EtcdProcess
 from mizzen.launcher.nats import NatsProcess
 from mizzen.launcher.ports import PortAllocator, is_port_free
 from mizzen.launcher.process import ChildProcess
+from mizzen.launcher.service import ServiceProcess
 
 __all__ = [
     "BinaryNotFoundError",
@@ -24,6 +25,7 @@ __all__ = [
     "NatsProcess",
     "PortAllocator",
     "ProcessStartError",
+    "ServiceProcess",
     "find_binary",
     "is_port_free",
 ]

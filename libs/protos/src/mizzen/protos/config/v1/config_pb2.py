@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmizzen/config/v1/config.proto\x12\x10mizzen.config.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x01\n\x08Resource\x12\x13\n\x0b\x61pi_version\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x18\n\x10resource_version\x18\x05 \x01(\t\x12\x12\n\ngeneration\x18\x06 \x01(\x03\x12\x10\n\x08\x64ocument\x18\x07 \x01(\x0c\"<\n\x0bResourceKey\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\x82\x01\n\nFieldError\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x16\n\x0e\x64ocument_index\x18\x02 \x01(\x05\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x0c\n\x04path\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\";\n\x0b\x46ieldErrors\x12,\n\x06\x65rrors\x18\x01 \x03(\x0b\x32\x1c.mizzen.config.v1.FieldError\"+\n\nSourceFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"`\n\x0c\x41pplyRequest\x12+\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1c.mizzen.config.v1.SourceFile\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\x12\x12\n\napplied_by\x18\x03 \x01(\t\"m\n\x0f\x41ppliedResource\x12,\n\x08resource\x18\x01 \x01(\x0b\x32\x1a.mizzen.config.v1.Resource\x12,\n\x06\x63hange\x18\x02 \x01(\x0e\x32\x1c.mizzen.config.v1.ChangeType\"U\n\rApplyResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.mizzen.config.v1.AppliedResource\x12\x10\n\x08revision\x18\x02 \x01(\x03\"8\n\nGetRequest\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.mizzen.config.v1.ResourceKey\"F\n\x0bListRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\"O\n\x0cListResponse\x12-\n\tresources\x18\x01 \x03(\x0b\x32\x1a.mizzen.config.v1.Resource\x12\x10\n\x08revision\x18\x02 \x01(\x03\"j\n\rDeleteRequest\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.mizzen.config.v1.ResourceKey\x12\x18\n\x10resource_version\x18\x02 \x01(\t\x12\x12\n\napplied_by\x18\x03 \x01(\t\"R\n\x0e\x44\x65leteResponse\x12.\n\x07\x64\x65leted\x18\x01 \x03(\x0b\x32\x1d.mizzen.config.v1.ResourceKey\x12\x10\n\x08revision\x18\x02 \x01(\x03\"G\n\x0cWatchRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0estart_revision\x18\x03 \x01(\x03\"\xe1\x01\n\nWatchEvent\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.mizzen.config.v1.WatchEvent.Type\x12,\n\x08resource\x18\x02 \x01(\x0b\x32\x1a.mizzen.config.v1.Resource\x12\x10\n\x08revision\x18\x03 \x01(\x03\"b\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x0e\n\nTYPE_ADDED\x10\x01\x12\x11\n\rTYPE_MODIFIED\x10\x02\x12\x10\n\x0cTYPE_DELETED\x10\x03\x12\x0f\n\x0bTYPE_SYNCED\x10\x04\"K\n\x0eHistoryRequest\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.mizzen.config.v1.ResourceKey\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xba\x01\n\x0cHistoryEntry\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\napplied_by\x18\x03 \x01(\t\x12,\n\x06\x63hange\x18\x04 \x01(\x0e\x32\x1c.mizzen.config.v1.ChangeType\x12,\n\x08resource\x18\x05 \x01(\x0b\x32\x1a.mizzen.config.v1.Resource\"B\n\x0fHistoryResponse\x12/\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1e.mizzen.config.v1.HistoryEntry\"f\n\x0fRollbackRequest\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.mizzen.config.v1.ResourceKey\x12\x13\n\x0bto_revision\x18\x02 \x01(\x03\x12\x12\n\napplied_by\x18\x03 \x01(\t\"R\n\x10RollbackResponse\x12,\n\x08resource\x18\x01 \x01(\x0b\x32\x1a.mizzen.config.v1.Resource\x12\x10\n\x08revision\x18\x02 \x01(\x03\">\n\x0fValidateRequest\x12+\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1c.mizzen.config.v1.SourceFile\"S\n\x10ValidateResponse\x12,\n\x06\x65rrors\x18\x01 \x03(\x0b\x32\x1c.mizzen.config.v1.FieldError\x12\x11\n\tdocuments\x18\x02 \x01(\x05*\x92\x01\n\nChangeType\x12\x1b\n\x17\x43HANGE_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43HANGE_TYPE_CREATED\x10\x01\x12\x1a\n\x16\x43HANGE_TYPE_CONFIGURED\x10\x02\x12\x19\n\x15\x43HANGE_TYPE_UNCHANGED\x10\x03\x12\x17\n\x13\x43HANGE_TYPE_DELETED\x10\x04\x32\xed\x04\n\rConfigService\x12H\n\x05\x41pply\x12\x1e.mizzen.config.v1.ApplyRequest\x1a\x1f.mizzen.config.v1.ApplyResponse\x12?\n\x03Get\x12\x1c.mizzen.config.v1.GetRequest\x1a\x1a.mizzen.config.v1.Resource\x12\x45\n\x04List\x12\x1d.mizzen.config.v1.ListRequest\x1a\x1e.mizzen.config.v1.ListResponse\x12K\n\x06\x44\x65lete\x12\x1f.mizzen.config.v1.DeleteRequest\x1a .mizzen.config.v1.DeleteResponse\x12G\n\x05Watch\x12\x1e.mizzen.config.v1.WatchRequest\x1a\x1c.mizzen.config.v1.WatchEvent0\x01\x12N\n\x07History\x12 .mizzen.config.v1.HistoryRequest\x1a!.mizzen.config.v1.HistoryResponse\x12Q\n\x08Rollback\x12!.mizzen.config.v1.RollbackRequest\x1a\".mizzen.config.v1.RollbackResponse\x12Q\n\x08Validate\x12!.mizzen.config.v1.ValidateRequest\x1a\".mizzen.config.v1.ValidateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmizzen/config/v1/config.proto\x12\x10mizzen.config.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x01\n\x08Resource\x12\x13\n\x0b\x61pi_version\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x18\n\x10resource_version\x18\x05 \x01(\t\x12\x12\n\ngeneration\x18\x06 \x01(\x03\x12\x10\n\x08\x64ocument\x18\x07 \x01(\x0c\"<\n\x0bResourceKey\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\x82\x01\n\nFieldError\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x16\n\x0e\x64ocument_index\x18\x02 \x01(\x05\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x0c\n\x04path\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\";\n\x0b\x46ieldErrors\x12,\n\x06\x65rrors\x18\x01 \x03(\x0b\x32\x1c.mizzen.config.v1.FieldError\"+\n\nSourceFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"{\n\x0c\x41pplyRequest\x12+\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1c.mizzen.config.v1.SourceFile\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\x12\x12\n\napplied_by\x18\x03 \x01(\t\x12\x19\n\x11\x64\x65\x66\x61ult_namespace\x18\x04 \x01(\t\"m\n\x0f\x41ppliedResource\x12,\n\x08resource\x18\x01 \x01(\x0b\x32\x1a.mizzen.config.v1.Resource\x12,\n\x06\x63hange\x18\x02 \x01(\x0e\x32\x1c.mizzen.config.v1.ChangeType\"U\n\rApplyResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.mizzen.config.v1.AppliedResource\x12\x10\n\x08revision\x18\x02 \x01(\x03\"8\n\nGetRequest\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.mizzen.config.v1.ResourceKey\"F\n\x0bListRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\"O\n\x0cListResponse\x12-\n\tresources\x18\x01 \x03(\x0b\x32\x1a.mizzen.config.v1.Resource\x12\x10\n\x08revision\x18\x02 \x01(\x03\"j\n\rDeleteRequest\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.mizzen.config.v1.ResourceKey\x12\x18\n\x10resource_version\x18\x02 \x01(\t\x12\x12\n\napplied_by\x18\x03 \x01(\t\"R\n\x0e\x44\x65leteResponse\x12.\n\x07\x64\x65leted\x18\x01 \x03(\x0b\x32\x1d.mizzen.config.v1.ResourceKey\x12\x10\n\x08revision\x18\x02 \x01(\x03\"G\n\x0cWatchRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0estart_revision\x18\x03 \x01(\x03\"\xe1\x01\n\nWatchEvent\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.mizzen.config.v1.WatchEvent.Type\x12,\n\x08resource\x18\x02 \x01(\x0b\x32\x1a.mizzen.config.v1.Resource\x12\x10\n\x08revision\x18\x03 \x01(\x03\"b\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x0e\n\nTYPE_ADDED\x10\x01\x12\x11\n\rTYPE_MODIFIED\x10\x02\x12\x10\n\x0cTYPE_DELETED\x10\x03\x12\x0f\n\x0bTYPE_SYNCED\x10\x04\"K\n\x0eHistoryRequest\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.mizzen.config.v1.ResourceKey\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xba\x01\n\x0cHistoryEntry\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\napplied_by\x18\x03 \x01(\t\x12,\n\x06\x63hange\x18\x04 \x01(\x0e\x32\x1c.mizzen.config.v1.ChangeType\x12,\n\x08resource\x18\x05 \x01(\x0b\x32\x1a.mizzen.config.v1.Resource\"B\n\x0fHistoryResponse\x12/\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1e.mizzen.config.v1.HistoryEntry\"f\n\x0fRollbackRequest\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.mizzen.config.v1.ResourceKey\x12\x13\n\x0bto_revision\x18\x02 \x01(\x03\x12\x12\n\napplied_by\x18\x03 \x01(\t\"R\n\x10RollbackResponse\x12,\n\x08resource\x18\x01 \x01(\x0b\x32\x1a.mizzen.config.v1.Resource\x12\x10\n\x08revision\x18\x02 \x01(\x03\"Y\n\x0fValidateRequest\x12+\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1c.mizzen.config.v1.SourceFile\x12\x19\n\x11\x64\x65\x66\x61ult_namespace\x18\x02 \x01(\t\"S\n\x10ValidateResponse\x12,\n\x06\x65rrors\x18\x01 \x03(\x0b\x32\x1c.mizzen.config.v1.FieldError\x12\x11\n\tdocuments\x18\x02 \x01(\x05*\x92\x01\n\nChangeType\x12\x1b\n\x17\x43HANGE_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43HANGE_TYPE_CREATED\x10\x01\x12\x1a\n\x16\x43HANGE_TYPE_CONFIGURED\x10\x02\x12\x19\n\x15\x43HANGE_TYPE_UNCHANGED\x10\x03\x12\x17\n\x13\x43HANGE_TYPE_DELETED\x10\x04\x32\xed\x04\n\rConfigService\x12H\n\x05\x41pply\x12\x1e.mizzen.config.v1.ApplyRequest\x1a\x1f.mizzen.config.v1.ApplyResponse\x12?\n\x03Get\x12\x1c.mizzen.config.v1.GetRequest\x1a\x1a.mizzen.config.v1.Resource\x12\x45\n\x04List\x12\x1d.mizzen.config.v1.ListRequest\x1a\x1e.mizzen.config.v1.ListResponse\x12K\n\x06\x44\x65lete\x12\x1f.mizzen.config.v1.DeleteRequest\x1a .mizzen.config.v1.DeleteResponse\x12G\n\x05Watch\x12\x1e.mizzen.config.v1.WatchRequest\x1a\x1c.mizzen.config.v1.WatchEvent0\x01\x12N\n\x07History\x12 .mizzen.config.v1.HistoryRequest\x1a!.mizzen.config.v1.HistoryResponse\x12Q\n\x08Rollback\x12!.mizzen.config.v1.RollbackRequest\x1a\".mizzen.config.v1.RollbackResponse\x12Q\n\x08Validate\x12!.mizzen.config.v1.ValidateRequest\x1a\".mizzen.config.v1.ValidateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mizzen.config.v1.config_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANGETYPE']._serialized_start=2202
-  _globals['_CHANGETYPE']._serialized_end=2348
+  _globals['_CHANGETYPE']._serialized_start=2256
+  _globals['_CHANGETYPE']._serialized_end=2402
   _globals['_RESOURCE']._serialized_start=85
   _globals['_RESOURCE']._serialized_end=227
   _globals['_RESOURCEKEY']._serialized_start=229
@@ -45,41 +45,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SOURCEFILE']._serialized_start=485
   _globals['_SOURCEFILE']._serialized_end=528
   _globals['_APPLYREQUEST']._serialized_start=530
-  _globals['_APPLYREQUEST']._serialized_end=626
-  _globals['_APPLIEDRESOURCE']._serialized_start=628
-  _globals['_APPLIEDRESOURCE']._serialized_end=737
-  _globals['_APPLYRESPONSE']._serialized_start=739
-  _globals['_APPLYRESPONSE']._serialized_end=824
-  _globals['_GETREQUEST']._serialized_start=826
-  _globals['_GETREQUEST']._serialized_end=882
-  _globals['_LISTREQUEST']._serialized_start=884
-  _globals['_LISTREQUEST']._serialized_end=954
-  _globals['_LISTRESPONSE']._serialized_start=956
-  _globals['_LISTRESPONSE']._serialized_end=1035
-  _globals['_DELETEREQUEST']._serialized_start=1037
-  _globals['_DELETEREQUEST']._serialized_end=1143
-  _globals['_DELETERESPONSE']._serialized_start=1145
-  _globals['_DELETERESPONSE']._serialized_end=1227
-  _globals['_WATCHREQUEST']._serialized_start=1229
-  _globals['_WATCHREQUEST']._serialized_end=1300
-  _globals['_WATCHEVENT']._serialized_start=1303
-  _globals['_WATCHEVENT']._serialized_end=1528
-  _globals['_WATCHEVENT_TYPE']._serialized_start=1430
-  _globals['_WATCHEVENT_TYPE']._serialized_end=1528
-  _globals['_HISTORYREQUEST']._serialized_start=1530
-  _globals['_HISTORYREQUEST']._serialized_end=1605
-  _globals['_HISTORYENTRY']._serialized_start=1608
-  _globals['_HISTORYENTRY']._serialized_end=1794
-  _globals['_HISTORYRESPONSE']._serialized_start=1796
-  _globals['_HISTORYRESPONSE']._serialized_end=1862
-  _globals['_ROLLBACKREQUEST']._serialized_start=1864
-  _globals['_ROLLBACKREQUEST']._serialized_end=1966
-  _globals['_ROLLBACKRESPONSE']._serialized_start=1968
-  _globals['_ROLLBACKRESPONSE']._serialized_end=2050
-  _globals['_VALIDATEREQUEST']._serialized_start=2052
-  _globals['_VALIDATEREQUEST']._serialized_end=2114
-  _globals['_VALIDATERESPONSE']._serialized_start=2116
-  _globals['_VALIDATERESPONSE']._serialized_end=2199
-  _globals['_CONFIGSERVICE']._serialized_start=2351
-  _globals['_CONFIGSERVICE']._serialized_end=2972
+  _globals['_APPLYREQUEST']._serialized_end=653
+  _globals['_APPLIEDRESOURCE']._serialized_start=655
+  _globals['_APPLIEDRESOURCE']._serialized_end=764
+  _globals['_APPLYRESPONSE']._serialized_start=766
+  _globals['_APPLYRESPONSE']._serialized_end=851
+  _globals['_GETREQUEST']._serialized_start=853
+  _globals['_GETREQUEST']._serialized_end=909
+  _globals['_LISTREQUEST']._serialized_start=911
+  _globals['_LISTREQUEST']._serialized_end=981
+  _globals['_LISTRESPONSE']._serialized_start=983
+  _globals['_LISTRESPONSE']._serialized_end=1062
+  _globals['_DELETEREQUEST']._serialized_start=1064
+  _globals['_DELETEREQUEST']._serialized_end=1170
+  _globals['_DELETERESPONSE']._serialized_start=1172
+  _globals['_DELETERESPONSE']._serialized_end=1254
+  _globals['_WATCHREQUEST']._serialized_start=1256
+  _globals['_WATCHREQUEST']._serialized_end=1327
+  _globals['_WATCHEVENT']._serialized_start=1330
+  _globals['_WATCHEVENT']._serialized_end=1555
+  _globals['_WATCHEVENT_TYPE']._serialized_start=1457
+  _globals['_WATCHEVENT_TYPE']._serialized_end=1555
+  _globals['_HISTORYREQUEST']._serialized_start=1557
+  _globals['_HISTORYREQUEST']._serialized_end=1632
+  _globals['_HISTORYENTRY']._serialized_start=1635
+  _globals['_HISTORYENTRY']._serialized_end=1821
+  _globals['_HISTORYRESPONSE']._serialized_start=1823
+  _globals['_HISTORYRESPONSE']._serialized_end=1889
+  _globals['_ROLLBACKREQUEST']._serialized_start=1891
+  _globals['_ROLLBACKREQUEST']._serialized_end=1993
+  _globals['_ROLLBACKRESPONSE']._serialized_start=1995
+  _globals['_ROLLBACKRESPONSE']._serialized_end=2077
+  _globals['_VALIDATEREQUEST']._serialized_start=2079
+  _globals['_VALIDATEREQUEST']._serialized_end=2168
+  _globals['_VALIDATERESPONSE']._serialized_start=2170
+  _globals['_VALIDATERESPONSE']._serialized_end=2253
+  _globals['_CONFIGSERVICE']._serialized_start=2405
+  _globals['_CONFIGSERVICE']._serialized_end=3026
 # @@protoc_insertion_point(module_scope)

@@ -216,10 +216,13 @@ class ApplyRequest(_message.Message):
     FILES_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
     APPLIED_BY_FIELD_NUMBER: _builtins.int
+    DEFAULT_NAMESPACE_FIELD_NUMBER: _builtins.int
     dry_run: _builtins.bool
     """Validate everything and report what would change, store nothing."""
     applied_by: _builtins.str
     """Who or what applied the change, kept in history (for example "alice@laptop via mizzen")."""
+    default_namespace: _builtins.str
+    """The namespace of documents that name none ("default" if empty)."""
     @_builtins.property
     def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___SourceFile]: ...
     def __init__(
@@ -228,10 +231,11 @@ class ApplyRequest(_message.Message):
         files: _abc.Iterable[Global___SourceFile] | None = ...,
         dry_run: _builtins.bool = ...,
         applied_by: _builtins.str = ...,
+        default_namespace: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_by", b"applied_by", "dry_run", b"dry_run", "files", b"files"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_by", b"applied_by", "default_namespace", b"default_namespace", "dry_run", b"dry_run", "files", b"files"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -617,16 +621,20 @@ class ValidateRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     FILES_FIELD_NUMBER: _builtins.int
+    DEFAULT_NAMESPACE_FIELD_NUMBER: _builtins.int
+    default_namespace: _builtins.str
+    """The namespace of documents that name none ("default" if empty)."""
     @_builtins.property
     def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___SourceFile]: ...
     def __init__(
         self,
         *,
         files: _abc.Iterable[Global___SourceFile] | None = ...,
+        default_namespace: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_namespace", b"default_namespace", "files", b"files"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

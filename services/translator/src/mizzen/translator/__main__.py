@@ -1,0 +1,5 @@
+"""``python -m mizzen.translator``."""
+
+from mizzen.translator.app import main
+
+main()

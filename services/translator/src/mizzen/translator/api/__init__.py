@@ -1,0 +1,1 @@
+"""The translator's gRPC servicers: protobuf in, domain calls, protobuf out."""

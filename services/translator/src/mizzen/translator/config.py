@@ -1,0 +1,30 @@
+"""The translator's settings: the only place it reads its environment and flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+from mizzen.runtime import ServiceSettings, Setting
+
+DEFAULT_GRPC_PORT = 15011
+DEFAULT_METRICS_PORT = 15111
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TranslatorSettings(ServiceSettings):
+    """Settings of the translator (environment: ``MIZZEN_TRANSLATOR_<FIELD>``)."""
+
+    service_name: str = "translator"
+    grpc_port: Annotated[
+        int, Setting("Port of the config API (gRPC ConfigService).", minimum=0, maximum=65535)
+    ] = DEFAULT_GRPC_PORT
+    metrics_port: Annotated[
+        int, Setting("Port of /metrics, /healthz and /readyz.", minimum=0, maximum=65535)
+    ] = DEFAULT_METRICS_PORT
+    store_url: Annotated[
+        str, Setting("Where config lives: etcd://host:port[,host:port] or memory://.", shared=True)
+    ] = "etcd://127.0.0.1:2379"
+    history_limit: Annotated[
+        int, Setting("History entries kept per resource (older ones are pruned).", minimum=1)
+    ] = 20

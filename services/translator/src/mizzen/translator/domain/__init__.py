@@ -1,0 +1,1 @@
+"""The translator's pure logic (no gRPC, etcd or NATS imports)."""
