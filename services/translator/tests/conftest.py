@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest_asyncio
 from grpc import aio
 
-from mizzen.launcher import EtcdProcess, PortAllocator, ServiceProcess
+from mizzen.launcher import EtcdProcess, ServiceProcess
 from mizzen.protos.config.v1 import config_pb2_grpc
+from mizzen.testing.plugin import ServiceFactory
 
 
 @pytest_asyncio.fixture
-async def translator(
-    etcd: EtcdProcess, ports: PortAllocator, tmp_path: Path
-) -> AsyncIterator[ServiceProcess]:
+async def translator(etcd: EtcdProcess, service_factory: ServiceFactory) -> ServiceProcess:
     """A running translator service on the test's etcd."""
-    process = ServiceProcess(
-        "translator",
-        tmp_path,
-        grpc_port=ports.take(),
-        metrics_port=ports.take(),
-        env={"MIZZEN_TRANSLATOR_STORE_URL": f"etcd://{etcd.endpoint}"},
+    return await service_factory(
+        "translator", env={"MIZZEN_TRANSLATOR_STORE_URL": f"etcd://{etcd.endpoint}"}
     )
-    await process.start()
-    try:
-        yield process
-    finally:
-        await process.stop()
 
 
 @pytest_asyncio.fixture

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from mizzen.launcher import EnvoyProcess, EtcdProcess, NatsProcess, PortAllocator
+from mizzen.launcher import EnvoyProcess, EtcdProcess, NatsProcess, PortAllocator, ServiceProcess
 
 EnvoyFactory = Callable[..., Awaitable[EnvoyProcess]]
+ServiceFactory = Callable[..., Awaitable[ServiceProcess]]
 
 
 @pytest.fixture
@@ -65,6 +66,34 @@ async def envoy_factory(tmp_path: Path, ports: PortAllocator) -> AsyncIterator[E
             name=f"{name}-{len(started)}",
             **kwargs,
         )
+        started.append(process)
+        await process.start()
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in reversed(started):
+            with contextlib.suppress(Exception):
+                await process.stop()
+
+
+@pytest_asyncio.fixture
+async def service_factory(tmp_path: Path, ports: PortAllocator) -> AsyncIterator[ServiceFactory]:
+    """``await service_factory("translator", env={...})`` starts ``python -m mizzen.<service>``
+    on free gRPC and metrics ports and returns it once ``/readyz`` answers.
+
+    Every service started through the factory is stopped at teardown.
+    """
+    started: list[ServiceProcess] = []
+
+    async def start(
+        service: str, *, env: dict[str, str] | None = None, name: str | None = None
+    ) -> ServiceProcess:
+        process = ServiceProcess(
+            service, tmp_path / "services", grpc_port=ports.take(), metrics_port=ports.take(),
+            env=env, name=name or f"{service}-{len(started)}",
+        )  # fmt: skip
         started.append(process)
         await process.start()
         return process

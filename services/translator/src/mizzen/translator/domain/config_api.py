@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,7 +52,11 @@ def read_documents(files: Sequence[SourceText], *, default_namespace: str) -> li
         try:
             parsed = parse_documents(source.content, source.name)
         except ValidationError as exc:
-            errors.extend(exc.errors)
+            # Name the namespace the document would have been stored in.
+            errors.extend(
+                dataclasses.replace(e, namespace=namespace) if e.kind and not e.namespace else e
+                for e in exc.errors
+            )
             continue
         resources.extend(_with_namespace(r, namespace) for r in parsed)
     if errors:
