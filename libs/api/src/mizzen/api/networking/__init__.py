@@ -1,0 +1,1 @@
+"""Models of networking.istio.io (v1, v1beta1, v1alpha3 share one schema)."""

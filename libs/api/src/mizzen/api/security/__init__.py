@@ -1,0 +1,1 @@
+"""Models of security.istio.io (v1 and v1beta1 share one schema)."""
