@@ -1,0 +1,98 @@
+"""Proxy classes and the snapshot writer: equal inputs share, small changes write little."""
+
+from __future__ import annotations
+
+import pytest
+from envoy.config.cluster.v3 import cluster_pb2
+from google.protobuf import duration_pb2
+
+from mizzen.envoy import CLUSTER_TYPE, make_resource
+from mizzen.registry import Protocol
+from mizzen.snapshots import (
+    ClassSnapshot,
+    InboundPort,
+    Interception,
+    ProxyClass,
+    ProxyType,
+    ResourceSet,
+    SnapshotWriter,
+    parse_inbound,
+    resource_key,
+    set_key,
+    snapshot_key,
+)
+from mizzen.store import MemoryStore
+
+
+def cluster(name: str, timeout: int = 1) -> cluster_pb2.Cluster:
+    return cluster_pb2.Cluster(name=name, connect_timeout=duration_pb2.Duration(seconds=timeout))
+
+
+def test_replicas_share_a_class_and_inputs_round_trip() -> None:
+    metadata = {"NAMESPACE": "shop", "LABELS": {"version": "v1", "app": "cart"},
+                "INTERCEPTION_MODE": "REDIRECT", "MIZZEN_INBOUND": "9080:19080:HTTP"}  # fmt: skip
+    one = ProxyClass.from_node_metadata(ProxyType.SIDECAR, metadata)
+    two = ProxyClass.from_node_metadata(
+        ProxyType.SIDECAR, {**metadata, "LABELS": '{"app": "cart", "version": "v1"}'}
+    )
+    assert one == two
+    assert one.class_id == two.class_id
+    assert one.class_id.startswith("sidecar-shop-")
+    assert ProxyClass.from_json(one.to_json()) == one
+    other = ProxyClass.from_node_metadata(ProxyType.SIDECAR, {**metadata, "NAMESPACE": "x"})
+    assert other.class_id != one.class_id
+
+
+def test_local_address_counts_only_in_local_mode() -> None:
+    local = {"NAMESPACE": "a", "LOCAL_ADDRESS": "127.0.0.5"}
+    assert ProxyClass.from_node_metadata(ProxyType.SIDECAR, local).local_address == "127.0.0.5"
+    captured = {**local, "INTERCEPTION_MODE": "TPROXY"}
+    proxy = ProxyClass.from_node_metadata(ProxyType.SIDECAR, captured)
+    assert proxy.interception is Interception.TPROXY
+    assert proxy.local_address == ""
+
+
+def test_inbound_ports_parse_and_reject_garbage() -> None:
+    assert parse_inbound("9090:19090:grpc, 9080:19080") == (
+        InboundPort(9080, 19080, Protocol.HTTP),
+        InboundPort(9090, 19090, Protocol.GRPC),
+    )
+    with pytest.raises(ValueError, match="MIZZEN_INBOUND"):
+        parse_inbound("9080")
+    with pytest.raises(ValueError, match="INTERCEPTION_MODE"):
+        ProxyClass.from_node_metadata(ProxyType.SIDECAR, {"INTERCEPTION_MODE": "magic"})
+
+
+async def test_writer_stores_only_what_changed() -> None:
+    store = MemoryStore()
+    writer = SnapshotWriter(store)
+    a, b = make_resource(cluster("a")), make_resource(cluster("b"))
+    clusters = ResourceSet("cds-x", CLUSTER_TYPE, {"a": a.hash, "b": b.hash})
+    snapshot = ClassSnapshot("c1", {CLUSTER_TYPE: ("cds-x",)})
+    first = await writer.write([a, b], [clusters], [snapshot])
+    assert (first.resources, first.sets, first.classes) == (2, 1, 1)
+    again = await writer.write([a, b], [clusters], [snapshot])
+    assert (again.resources, again.sets, again.classes, again.revision) == (0, 0, 0, 0)
+
+    changed = make_resource(cluster("b", timeout=2))
+    updated = ResourceSet("cds-x", CLUSTER_TYPE, {"a": a.hash, "b": changed.hash})
+    second = await writer.write([a, changed], [updated], [snapshot])
+    assert (second.resources, second.sets, second.classes) == (1, 1, 0)
+    stored = await store.get(set_key("cds-x"))
+    assert stored is not None
+    assert ResourceSet.from_json("cds-x", stored.value) == updated
+    body = await store.get(resource_key(changed.hash))
+    assert body is not None
+    assert body.value == changed.body
+    assert await store.get(snapshot_key("c1")) is not None
+
+    restarted = SnapshotWriter(store)
+    await restarted.load()
+    nothing = await restarted.write([a, changed], [updated], [snapshot])
+    assert (nothing.resources, nothing.sets, nothing.classes) == (0, 0, 0)
+
+
+async def test_a_set_referring_to_unwritten_resources_is_refused() -> None:
+    writer = SnapshotWriter(MemoryStore())
+    with pytest.raises(ValueError, match="never written"):
+        await writer.write([], [ResourceSet("s", CLUSTER_TYPE, {"a": "f" * 64})], [])
