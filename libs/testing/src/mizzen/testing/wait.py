@@ -13,7 +13,7 @@ T = TypeVar("T")
 
 @overload
 async def wait_for(
-    condition: Callable[[], Awaitable[T]],
+    condition: Callable[[], Awaitable[T | None]],
     *,
     timeout: float = ...,
     interval: float = ...,
@@ -23,7 +23,7 @@ async def wait_for(
 
 @overload
 async def wait_for(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     *,
     timeout: float = ...,
     interval: float = ...,

@@ -1,0 +1,140 @@
+"""The translation loop on a real etcd: inputs in, snapshots out, only changes written."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import pytest_asyncio
+from envoy.config.cluster.v3 import cluster_pb2
+from google.protobuf import duration_pb2
+from prometheus_client import CollectorRegistry
+
+from mizzen.api import Resource, parse_documents
+from mizzen.configstore import ConfigRepository
+from mizzen.envoy import CLUSTER_TYPE, EnvoyResource, make_resource
+from mizzen.launcher import EtcdProcess
+from mizzen.registry import (
+    Endpoint,
+    Registry,
+    Service,
+    ServicePort,
+    encode_endpoint,
+    encode_service,
+    endpoint_key,
+    service_key,
+)
+from mizzen.snapshots import (
+    ClassSnapshot,
+    ProxyClass,
+    ProxyType,
+    ResourceSet,
+    inputs_key,
+    set_key,
+    snapshot_key,
+)
+from mizzen.store import EtcdStore, Store
+from mizzen.testing import wait_for
+from mizzen.translator.pipeline import PipelineMetrics, TranslationPipeline
+
+
+@dataclass(frozen=True)
+class OneSet:
+    set_id: str
+    type_url: str
+    resources: Sequence[EnvoyResource]
+
+
+@dataclass(frozen=True)
+class Generated:
+    sets: Sequence[OneSet]
+
+
+def build_config(resources: Sequence[Resource]) -> tuple[str, ...]:
+    return tuple(sorted(r.name for r in resources))
+
+
+def generate(config: tuple[str, ...], registry: Registry, proxy: ProxyClass) -> Generated:
+    """A small real generator: one cluster per service, timeout = number of config objects."""
+    timeout = duration_pb2.Duration(seconds=1 + len(config))
+    clusters = [make_resource(cluster_pb2.Cluster(name=host, connect_timeout=timeout))
+                for host in registry.services]  # fmt: skip
+    return Generated([OneSet(f"cds-{proxy.namespace}", CLUSTER_TYPE, clusters)])
+
+
+@pytest_asyncio.fixture
+async def store(etcd: EtcdProcess) -> AsyncIterator[Store]:
+    async with await EtcdStore.connect([etcd.endpoint]) as client:
+        yield client
+
+
+async def put_service(store: Store, name: str) -> None:
+    host = f"{name}.default.svc.cluster.local"
+    await store.put(service_key(host), encode_service(Service(host, "default",
+                                                              (ServicePort(9080),))))  # fmt: skip
+    endpoint = Endpoint(host, "default", f"{name}-1", "127.0.0.9", {9080: 9080})
+    await store.put(endpoint_key(host, endpoint.endpoint_id), encode_endpoint(endpoint))
+
+
+async def snapshot_clusters(store: Store, class_id: str) -> dict[str, str] | None:
+    kv = await store.get(snapshot_key(class_id))
+    if kv is None:
+        return None
+    snapshot = ClassSnapshot.from_json(class_id, kv.value)
+    (set_id,) = snapshot.sets[CLUSTER_TYPE]
+    set_kv = await store.get(set_key(set_id))
+    assert set_kv is not None
+    return dict(ResourceSet.from_json(set_id, set_kv.value).entries)
+
+
+async def test_classes_get_snapshots_and_follow_changes(store: Store) -> None:
+    await put_service(store, "reviews")
+    proxy = ProxyClass(ProxyType.SIDECAR, "default", local_address="127.0.0.5")
+    await store.put(inputs_key(proxy.class_id), proxy.to_json())
+    repository = ConfigRepository(store)
+    pipeline = TranslationPipeline(store, repository, build_config=build_config,
+                                   generate=generate, metrics=PipelineMetrics.create(
+                                       CollectorRegistry()), quiet=0.02, max_delay=0.2)  # fmt: skip
+    task = asyncio.create_task(pipeline.run())
+    try:
+        first = await wait_for(
+            lambda: snapshot_clusters(store, proxy.class_id), message="the first snapshot"
+        )
+        assert list(first) == ["reviews.default.svc.cluster.local"]
+
+        await put_service(store, "ratings")
+        both = await wait_for(
+            lambda: _with_keys(snapshot_clusters(store, proxy.class_id), 2), message="ratings"
+        )
+        assert both["reviews.default.svc.cluster.local"] == first[
+            "reviews.default.svc.cluster.local"]  # fmt: skip
+
+        vs = parse_documents("apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                             "metadata: {name: r, namespace: default}\n"
+                             "spec: {hosts: [r], http: [{route: [{destination: {host: r}}]}]}\n",
+                             "t")  # fmt: skip
+        await repository.apply(vs, applied_by="test")
+        changed = await wait_for(
+            lambda: _changed(snapshot_clusters(store, proxy.class_id), both), message="config"
+        )
+        assert set(changed) == set(both)
+
+        # A second class of the same namespace shares the set: nothing new is stored for it.
+        rounds = pipeline.rounds
+        twin = ProxyClass(ProxyType.SIDECAR, "default", local_address="127.0.0.6")
+        await store.put(inputs_key(twin.class_id), twin.to_json())
+        assert await wait_for(lambda: snapshot_clusters(store, twin.class_id)) == changed
+        assert pipeline.rounds > rounds
+    finally:
+        task.cancel()
+
+
+async def _with_keys(pending: object, count: int) -> dict[str, str] | None:
+    result = await pending  # type: ignore[misc]
+    return result if result and len(result) == count else None
+
+
+async def _changed(pending: object, before: dict[str, str]) -> dict[str, str] | None:
+    result = await pending  # type: ignore[misc]
+    return result if result and result != before else None
