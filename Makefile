@@ -20,8 +20,10 @@ uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
 
 # xds-protos ships an old copy of opentelemetry/proto that overwrites opentelemetry-proto's
-# files in site-packages (and breaks the OTLP exporter); reinstalling that package restores them.
+# files in site-packages (and breaks the OTLP exporter). Packages install in parallel, so the
+# fix is a second sync that reinstalls opentelemetry-proto after everything else is in place.
 sync: uv
+	$(UV) sync --all-packages --quiet
 	$(UV) sync --all-packages --quiet --reinstall-package opentelemetry-proto
 
 lint: sync
