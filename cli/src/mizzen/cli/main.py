@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from mizzen.cli.analyze_cmd import analyze_command
 from mizzen.cli.client import DEFAULT_SERVER
 from mizzen.cli.config_cmds import apply, delete, get, history, rollback
 from mizzen.cli.validate_cmd import validate
@@ -31,7 +32,7 @@ def cli(ctx: click.Context, server: str) -> None:
     ctx.obj["server"] = server
 
 
-for command in (apply, get, delete, validate, history, rollback, version):
+for command in (apply, get, delete, validate, analyze_command, history, rollback, version):
     cli.add_command(command)
 
 
