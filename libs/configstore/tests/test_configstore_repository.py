@@ -176,3 +176,10 @@ async def test_config_survives_a_store_restart(
     fresh = ConfigRepository(await backend.open())
     assert (await fresh.get(REVIEWS)).to_dict() == applied.applied[0].resource.to_dict()
     assert len(await fresh.history(REVIEWS)) == 1
+
+
+async def test_a_large_apply_is_one_transaction(store: Store, virtual_service: VS) -> None:
+    repo = ConfigRepository(store)
+    result = await repo.apply([virtual_service(f"svc{i}") for i in range(200)], applied_by="t")
+    assert len({a.resource.metadata.resource_version for a in result.applied}) == 1
+    assert len((await repo.list_resources("VirtualService"))[0]) == 200

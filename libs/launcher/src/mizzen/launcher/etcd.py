@@ -48,6 +48,9 @@ class EtcdProcess(ChildProcess):
             "--initial-advertise-peer-urls", peer_url,
             "--initial-cluster", f"{name}={peer_url}",
             "--log-level", "warn",
+            # One config apply is one transaction of ~4 operations per resource; etcd's default
+            # of 128 operations would cap an apply at ~30 resources.
+            "--max-txn-ops", "10000",
         ]  # fmt: skip
         if fast:
             argv += ["--heartbeat-interval", "10", "--election-timeout", "100", "--unsafe-no-fsync"]
