@@ -1,7 +1,8 @@
 """xDS snapshots in etcd, shared by the translator (writer) and xds (reader).
 
 See :mod:`mizzen.snapshots.layout` for the keys, :mod:`mizzen.snapshots.proxy` for proxy
-classes, :class:`SnapshotWriter` for how the translator stores only what changed.
+classes, :class:`SnapshotWriter` for how the translator stores only what changed, and
+:class:`SnapshotReader` for how xds follows snapshots and fetches resource bodies.
 """
 
 from mizzen.snapshots.layout import (
@@ -25,6 +26,12 @@ from mizzen.snapshots.proxy import (
     format_inbound,
     parse_inbound,
 )
+from mizzen.snapshots.reader import (
+    ClassChangeListener,
+    ClassResources,
+    MissingResourceError,
+    SnapshotReader,
+)
 from mizzen.snapshots.writer import SnapshotWriter, WriteStats
 
 __all__ = [
@@ -32,12 +39,16 @@ __all__ = [
     "RESOURCES_PREFIX",
     "SETS_PREFIX",
     "XDS_PREFIX",
+    "ClassChangeListener",
+    "ClassResources",
     "ClassSnapshot",
     "InboundPort",
     "Interception",
+    "MissingResourceError",
     "ProxyClass",
     "ProxyType",
     "ResourceSet",
+    "SnapshotReader",
     "SnapshotWriter",
     "WriteStats",
     "class_id_of",

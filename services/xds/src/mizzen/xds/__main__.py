@@ -1,0 +1,5 @@
+"""``python -m mizzen.xds``."""
+
+from mizzen.xds.app import main
+
+main()

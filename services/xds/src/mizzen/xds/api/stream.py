@@ -1,0 +1,408 @@
+"""The stream core shared by both ADS protocol variants.
+
+One :class:`StreamCore` per ADS stream, run by the stream's own task. It reads requests and
+snapshot-change notices from one inbox, so everything about a stream happens in order in
+that one task: no locks. What differs between state-of-the-world and delta (reading a
+request, planning a type, encoding a response) is a :class:`Variant`
+(:mod:`mizzen.xds.api.sotw`, :mod:`mizzen.xds.api.delta`).
+
+A push, whatever caused it, goes like this:
+
+1. the class's resources are read from the :class:`~mizzen.snapshots.SnapshotReader` (in
+   memory); a class without a snapshot yet gets nothing (the translator is on it);
+2. each type the proxy subscribed to is planned in :data:`~mizzen.envoy.PUSH_ORDER`; when a
+   cluster the proxy already had changes, the endpoints of that cluster are marked for
+   resending: Envoy re-warms the cluster and waits for its ClusterLoadAssignment, which a
+   server that only sends changes would never send again (FACTS.md: the 15-second stall);
+3. the bodies of everything to send are fetched at once (cached, shared), then every
+   *first* response goes out in type order, then every *last* one (removals).
+
+Changes are coalesced: any number of notices that arrive while a push runs cause one more
+push, which sends what differs from what the proxy was sent, whatever the number of
+revisions in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+import structlog
+from envoy.config.cluster.v3 import cluster_pb2
+from google.protobuf import any_pb2, json_format
+from google.protobuf.message import DecodeError
+
+from mizzen.envoy import CLUSTER_TYPE, ENDPOINT_TYPE, PUSH_ORDER
+from mizzen.runtime import bound_log_context
+from mizzen.snapshots import MissingResourceError, SnapshotReader
+from mizzen.xds.domain.node import ProxyIdentity, identify
+from mizzen.xds.domain.plans import Plan, Response, VersionMemo
+from mizzen.xds.domain.status import NackRecord, ProxyStatus, TypeStatus, format_time
+from mizzen.xds.domain.subscriptions import Nack, TypeState
+from mizzen.xds.metrics import XdsMetrics, type_label
+from mizzen.xds.proxy_status import ProxyStatusRecorder
+
+log = structlog.get_logger(__name__)
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+_ORDER = {type_url: index for index, type_url in enumerate(PUSH_ORDER)}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOutcome:
+    """What a request meant for its type: whether to look at the type now (``respond``),
+    whether to answer even if the proxy seems up to date (``force``: it asked again), and
+    whether it acknowledged (``acked``) or rejected (``nack``) our latest response, and
+    whether it was the first request for the type on this stream (``subscribed``)."""
+
+    type_url: str
+    respond: bool = False
+    force: bool = False
+    acked: bool = False
+    nack: Nack | None = None
+    subscribed: bool = False
+
+
+class Variant(ABC):
+    """What differs between the protocol variants. Stateless: the states are passed in."""
+
+    protocol: ClassVar[str]
+
+    @abstractmethod
+    def on_request(self, request: Any, states: dict[str, TypeState], now: float) -> RequestOutcome:
+        """Apply ``request`` to the state of its type (creating it on first sight)."""
+
+    @abstractmethod
+    def plan(
+        self, state: TypeState, available: Mapping[str, str], *, force: bool, memo: VersionMemo
+    ) -> Plan:
+        """The responses that bring the proxy from ``state`` to ``available`` (``memo``
+        remembers the versions of the shared maps, for every stream of the replica)."""
+
+    @abstractmethod
+    def encode(
+        self, response: Response, bodies: Mapping[str, bytes], nonce: str, control_plane: str
+    ) -> bytes:
+        """The serialized response message; ``bodies`` holds every hash ``response`` sends."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamServices:
+    """What every stream of a replica shares (built once by ``app.py``)."""
+
+    reader: SnapshotReader
+    registry: StreamRegistry
+    status: ProxyStatusRecorder
+    metrics: XdsMetrics
+    replica: str
+    versions: VersionMemo = field(default_factory=VersionMemo)
+
+
+class StreamRegistry:
+    """The open streams, by class id: turns snapshot changes into per-stream notices.
+
+    :meth:`on_change` is a :data:`~mizzen.snapshots.ClassChangeListener`. Use from one loop.
+    """
+
+    def __init__(self) -> None:
+        self._by_class: dict[str, set[StreamCore]] = {}
+        self._closing = False
+
+    def __len__(self) -> int:
+        return sum(len(streams) for streams in self._by_class.values())
+
+    @property
+    def closing(self) -> bool:
+        """Whether :meth:`close_all` was called (the replica is shutting down)."""
+        return self._closing
+
+    def add(self, class_id: str, stream: StreamCore) -> None:
+        """Route notices about ``class_id`` to ``stream`` (closed at once when closing)."""
+        self._by_class.setdefault(class_id, set()).add(stream)
+        if self._closing:
+            stream.close()
+
+    def remove(self, class_id: str, stream: StreamCore) -> None:
+        """Stop routing notices to ``stream``."""
+        streams = self._by_class.get(class_id)
+        if streams is not None:
+            streams.discard(stream)
+            if not streams:
+                del self._by_class[class_id]
+
+    def on_change(self, class_ids: frozenset[str], revision: int) -> None:
+        """Notify every stream of the changed classes."""
+        for class_id in class_ids:
+            for stream in self._by_class.get(class_id, ()):
+                stream.notify()
+
+    def close_all(self) -> None:
+        """End every stream (and any that opens later): the replica is going away, and its
+        proxies should move to another one."""
+        self._closing = True
+        for streams in self._by_class.values():
+            for stream in streams:
+                stream.close()
+
+
+class _Signal:
+    """Inbox items that are not requests."""
+
+    CHANGED = "changed"
+    END = "end"
+    CLOSE = "close"
+
+
+_connection_ids = itertools.count(1)
+
+
+class StreamCore:
+    """One ADS stream: identify the proxy, then serve requests and pushes until it ends.
+
+    ``write`` sends one serialized response (``context.write``). :meth:`notify` and
+    :meth:`close` may be called from any task of the loop; everything else runs in the task
+    that awaits :meth:`run`.
+    """
+
+    def __init__(
+        self,
+        variant: Variant,
+        services: StreamServices,
+        write: Callable[[bytes], Awaitable[None]],
+    ) -> None:
+        self._variant = variant
+        self._services = services
+        self._write = write
+        self._inbox: asyncio.Queue[Any] = asyncio.Queue()
+        self._states: dict[str, TypeState] = {}
+        self._identity: ProxyIdentity | None = None
+        self._change_pending = False
+        self._changed_at = 0.0
+        self._connected_at = time.time()
+        self._last_nack: Nack | None = None
+        self._connection = f"{services.replica}-{os.getpid()}-{next(_connection_ids)}"
+        self._nonces = itertools.count(1)
+
+    @property
+    def identity(self) -> ProxyIdentity | None:
+        """Who is connected (``None`` until the first request was read)."""
+        return self._identity
+
+    def notify(self) -> None:
+        """The proxy's class changed: push soon (coalesced with other notices)."""
+        if not self._change_pending:
+            self._change_pending = True
+            self._changed_at = time.monotonic()
+            self._inbox.put_nowait(_Signal.CHANGED)
+
+    def close(self) -> None:
+        """End the stream after the item being processed."""
+        self._inbox.put_nowait(_Signal.CLOSE)
+
+    async def run(self, requests: AsyncIterator[Any]) -> None:
+        """Serve the stream until the proxy hangs up or :meth:`close` is called.
+
+        Raises :class:`~mizzen.xds.errors.InvalidNodeError` for a first request whose node
+        cannot be served and :class:`~mizzen.store.StoreError` if the class cannot be
+        requested; the caller maps them to gRPC status codes.
+        """
+        reading = asyncio.get_running_loop().create_task(self._read(requests))
+        try:
+            first = await self._inbox.get()
+            if isinstance(first, str):
+                return
+            node = first.node
+            identity = identify(node.id, json_format.MessageToDict(node.metadata))
+            await self._services.reader.request_class(identity.proxy_class)
+            self._identity = identity
+            with bound_log_context(proxy_id=identity.proxy_id, xds_class=identity.class_id):
+                await self._serve(identity, first)
+        finally:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+
+    async def _read(self, requests: AsyncIterator[Any]) -> None:
+        try:
+            async for request in requests:
+                self._inbox.put_nowait(request)
+        except Exception as exc:
+            # The peer went away mid-read (reset, deadline): the stream is over either way.
+            log.debug("ads stream read ended", error=repr(exc))
+        finally:
+            self._inbox.put_nowait(_Signal.END)
+
+    async def _serve(self, identity: ProxyIdentity, first: Any) -> None:
+        services = self._services
+        services.registry.add(identity.class_id, self)
+        services.metrics.connected.labels(self._variant.protocol).inc()
+        self._record_status()
+        log.info(
+            "proxy connected",
+            node_id=identity.node_id,
+            protocol=self._variant.protocol,
+            proxy_type=identity.proxy_class.proxy_type.value,
+            replica=services.replica,
+        )
+        reason = "proxy closed the stream"
+        try:
+            await self._on_request(first)
+            while True:
+                item = await self._inbox.get()
+                if not isinstance(item, str):
+                    await self._on_request(item)
+                elif item == _Signal.CHANGED:
+                    self._change_pending = False
+                    await self._push(None, started=self._changed_at)
+                else:
+                    if item == _Signal.CLOSE:
+                        reason = "replica shutting down"
+                    return
+        finally:
+            services.registry.remove(identity.class_id, self)
+            services.metrics.connected.labels(self._variant.protocol).dec()
+            services.status.forget(identity.proxy_id, self._connection)
+            log.info("proxy disconnected", reason=reason)
+
+    async def _on_request(self, request: Any) -> None:
+        started = time.monotonic()
+        outcome = self._variant.on_request(request, self._states, time.time())
+        metrics = self._services.metrics
+        label = type_label(outcome.type_url)
+        if outcome.nack is not None:
+            nack = outcome.nack
+            self._last_nack = nack
+            metrics.nacks.labels(label).inc()
+            log.warning("xds nack", type=label, type_url=nack.type_url, version=nack.version,
+                        nonce=nack.nonce, error=nack.error, code=nack.code)  # fmt: skip
+        elif outcome.acked:
+            metrics.acks.labels(label).inc()
+        if outcome.acked or outcome.nack is not None or outcome.subscribed:
+            self._record_status()
+        if outcome.respond:
+            await self._push({outcome.type_url}, started=started, force=outcome.force)
+
+    def _ordered_types(self) -> list[str]:
+        return sorted(self._states, key=lambda url: (_ORDER.get(url, len(_ORDER)), url))
+
+    async def _push(self, types: set[str] | None, *, started: float, force: bool = False) -> None:
+        """Send what differs, for ``types`` (``None``: every subscribed type)."""
+        assert self._identity is not None  # set before any request is served
+        available = self._services.reader.class_resources(self._identity.class_id)
+        if available is None:
+            log.debug("class not translated yet")
+            return
+        plans: list[tuple[TypeState, Plan]] = []
+        try:
+            for type_url in self._ordered_types():
+                state = self._states[type_url]
+                if types is not None and type_url not in types and not state.resend:
+                    continue
+                forced = force and types is not None and type_url in types
+                plan = self._variant.plan(
+                    state, available.get(type_url, _EMPTY), force=forced,
+                    memo=self._services.versions,
+                )  # fmt: skip
+                if type_url == CLUSTER_TYPE and plan.first is not None:
+                    await self._resend_endpoints_of_changed_clusters(state, plan.first)
+                if plan.responses:
+                    plans.append((state, plan))
+            if not plans:
+                return
+            hashes = {h for _, plan in plans for r in plan.responses for h in r.resources.values()}
+            bodies = await self._services.reader.bodies(hashes)
+        except MissingResourceError as exc:
+            # Sending a partial state-of-the-world would remove what is missing: send nothing
+            # now; the next snapshot change retries.
+            log.error("xds push skipped", reason=str(exc), content_hash=exc.content_hash)
+            self._services.metrics.stream_errors.labels("missing_resource").inc()
+            return
+        for phase in ("first", "last"):
+            for state, plan in plans:
+                response = plan.first if phase == "first" else plan.last
+                if response is not None:
+                    await self._send(state, response, bodies, started)
+
+    async def _resend_endpoints_of_changed_clusters(
+        self, clusters: TypeState, response: Response
+    ) -> None:
+        endpoints = self._states.get(ENDPOINT_TYPE)
+        if endpoints is None:
+            return
+        known = clusters.known
+        changed = [
+            name
+            for name, content_hash in response.resources.items()
+            if known is None or (name in known and known[name] != content_hash)
+        ]
+        if not changed:
+            return
+        bodies = await self._services.reader.bodies(response.resources[n] for n in changed)
+        for name in changed:
+            service = eds_service_name(bodies[response.resources[name]])
+            if service and endpoints.subscribes_to(service):
+                endpoints.resend.add(service)
+
+    async def _send(
+        self, state: TypeState, response: Response, bodies: Mapping[str, bytes], started: float
+    ) -> None:
+        nonce = f"{next(self._nonces)}"
+        data = self._variant.encode(response, bodies, nonce, self._services.replica)
+        await self._write(data)
+        state.record_sent(response.known_after, response.version, nonce, response.resources.keys())
+        label = type_label(response.type_url)
+        metrics = self._services.metrics
+        metrics.pushes.labels(label).inc()
+        metrics.push_seconds.labels(label).observe(time.monotonic() - started)
+        log.debug("xds response sent", type=label, version=response.version, nonce=nonce,
+                  resources=len(response.resources), removed=len(response.removed))  # fmt: skip
+
+    def _record_status(self) -> None:
+        identity = self._identity
+        assert identity is not None  # statuses are recorded once the proxy is identified
+        status = ProxyStatus(
+            proxy_id=identity.proxy_id,
+            node_id=identity.node_id,
+            class_id=identity.class_id,
+            replica=self._services.replica,
+            connection=self._connection,
+            protocol=self._variant.protocol,
+            connected_at=format_time(self._connected_at),
+            types=MappingProxyType(
+                {
+                    url: TypeStatus(s.version, s.nonce, s.acked_version, s.acked_nonce, s.nacked)
+                    for url, s in self._states.items()
+                }
+            ),
+            last_nack=_nack_record(self._last_nack),
+        )
+        self._services.status.record(status)
+
+
+def _nack_record(nack: Nack | None) -> NackRecord | None:
+    if nack is None:
+        return None
+    return NackRecord(nack.type_url, nack.version, nack.nonce, nack.error, format_time(nack.at))
+
+
+def eds_service_name(body: bytes) -> str:
+    """The EDS resource name of the cluster packed in ``body``; empty if the cluster does not
+    use EDS (or the bytes are not a cluster)."""
+    try:
+        cluster = cluster_pb2.Cluster.FromString(any_pb2.Any.FromString(body).value)
+    except DecodeError:
+        return ""
+    if cluster.WhichOneof("cluster_discovery_type") != "type":
+        return ""
+    if cluster.type != cluster_pb2.Cluster.EDS:
+        return ""
+    service: str = cluster.eds_cluster_config.service_name or cluster.name
+    return service

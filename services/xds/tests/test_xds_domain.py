@@ -1,0 +1,144 @@
+"""The pure parts: node identity, planning, the proxy status record, response encoding."""
+
+from __future__ import annotations
+
+import pytest
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+
+from mizzen.envoy import CLUSTER_TYPE, ENDPOINT_TYPE, make_resource, version_of
+from mizzen.snapshots import ProxyType
+from mizzen.xds.api import wire
+from mizzen.xds.api.stream import eds_service_name
+from mizzen.xds.domain.node import identify
+from mizzen.xds.domain.plans import plan_delta, plan_sotw
+from mizzen.xds.domain.status import (
+    NackRecord,
+    ProxyStatus,
+    TypeStatus,
+    proxy_id_of,
+    proxy_key,
+)
+from mizzen.xds.domain.subscriptions import TypeState
+from mizzen.xds.errors import InvalidNodeError
+from mizzen.xds.testing import eds_cluster
+
+
+def test_nodes_are_identified_by_istio_id_or_as_proxyless() -> None:
+    sidecar = identify("sidecar~127.0.0.5~reviews-v1.shop~shop.svc.cluster.local", {})
+    assert sidecar.proxy_id == "reviews-v1.shop"
+    assert sidecar.proxy_class.proxy_type is ProxyType.SIDECAR
+    assert sidecar.proxy_class.namespace == "shop", "namespace from the node id"
+    router = identify("router~10.0.0.1~gw.edge~edge.svc.cluster.local", {"NAMESPACE": "edge"})
+    assert router.proxy_class.proxy_type is ProxyType.ROUTER
+
+    bare = identify("client-7", {"NAMESPACE": "shop"})
+    assert bare.proxy_class.proxy_type is ProxyType.PROXYLESS
+    assert (bare.proxy_id, bare.proxy_class.namespace) == ("client-7", "shop")
+    istio_grpc = identify("sidecar~10.0.0.2~app.shop~shop.svc.cluster.local",
+                          {"NAMESPACE": "shop", "GENERATOR": "grpc"})  # fmt: skip
+    assert istio_grpc.proxy_class.proxy_type is ProxyType.PROXYLESS
+    assert istio_grpc.proxy_id == "app.shop"
+
+    with pytest.raises(InvalidNodeError, match="unknown proxy type"):
+        identify("waypoint~1.2.3.4~a.b~b.svc.cluster.local", {})
+    with pytest.raises(InvalidNodeError, match="expected"):
+        identify("sidecar~1.2.3.4", {})
+    with pytest.raises(InvalidNodeError, match="must carry"):
+        identify("", {})
+    with pytest.raises(InvalidNodeError, match="INTERCEPTION_MODE"):
+        identify("client", {"INTERCEPTION_MODE": "magic"})
+
+
+def test_sotw_sends_on_change_and_removes_clusters_last() -> None:
+    state = TypeState(CLUSTER_TYPE, wildcard=True)
+    first = plan_sotw(state, {"a": "1", "b": "2"})
+    assert first.first is not None
+    assert first.last is None
+    assert first.first.version == version_of({"a": "1", "b": "2"})
+    state.record_sent(first.first.known_after, first.first.version, "n1", {"a", "b"})
+    assert not plan_sotw(state, {"a": "1", "b": "2"}).responses, "unchanged: nothing"
+
+    # "c" arrives while "b" goes: the first response keeps "b", the last drops it.
+    plan = plan_sotw(state, {"a": "1", "c": "3"})
+    assert plan.first is not None
+    assert plan.last is not None
+    assert dict(plan.first.resources) == {"a": "1", "b": "2", "c": "3"}
+    assert dict(plan.last.resources) == {"a": "1", "c": "3"}
+    # Only a removal: nothing to send first.
+    only_removal = plan_sotw(state, {"a": "1"})
+    assert only_removal.first is None
+    assert only_removal.last is not None
+
+
+def test_sotw_reconnect_with_a_matching_version_sends_nothing() -> None:
+    state = TypeState(CLUSTER_TYPE, wildcard=True, known=None, answered=True)
+    state.version = version_of({"a": "1"})
+    assert not plan_sotw(state, {"a": "1"}).responses
+    assert state.known == {"a": "1"}, "what the proxy holds is now known"
+    assert plan_sotw(state, {"a": "1"}, force=True).responses, "asked again: answered"
+    state.resend.add("a")
+    assert plan_sotw(state, {"a": "1"}).responses, "marked for resend: answered"
+
+
+def test_delta_sends_differences_then_removals() -> None:
+    state = TypeState(ENDPOINT_TYPE, names={"a", "b", "missing"})
+    empty = TypeState(ENDPOINT_TYPE, names={"missing"})
+    assert plan_delta(empty, {}).first is not None, "a first answer even when empty"
+    plan = plan_delta(state, {"a": "1", "b": "2", "c": "3"})
+    assert plan.first is not None
+    assert dict(plan.first.resources) == {"a": "1", "b": "2"}, "only subscribed names"
+    state.record_sent(plan.first.known_after, plan.first.version, "n1", {"a", "b"})
+
+    plan = plan_delta(state, {"a": "9"})
+    assert plan.first is not None
+    assert plan.last is not None
+    assert dict(plan.first.resources) == {"a": "9"}
+    assert plan.last.removed == ("b",)
+    assert plan.last.version == version_of({"a": "9"})
+
+    state.record_sent(plan.last.known_after, plan.last.version, "n2", set())
+    state.resend.add("a")
+    again = plan_delta(state, {"a": "9"})
+    assert again.first is not None
+    assert dict(again.first.resources) == {"a": "9"}
+
+
+def test_the_status_record_round_trips_and_keys_are_safe() -> None:
+    status = ProxyStatus(
+        proxy_id="a/b.shop", node_id="n", class_id="c", replica="r", connection="r-1",
+        protocol="delta", connected_at="2026-01-01T00:00:00.000Z",
+        types={CLUSTER_TYPE: TypeStatus("v2", "2", "v1", "1", nacked=True)},
+        last_nack=NackRecord(CLUSTER_TYPE, "v2", "2", "bad cluster", "2026-01-01T00:00:01.000Z"),
+    )  # fmt: skip
+    assert ProxyStatus.from_json(status.to_json()) == status
+    assert status.key == "/mizzen/proxies/a%2Fb.shop"
+    assert proxy_id_of(proxy_key("a/b.shop")) == "a/b.shop"
+
+
+def test_responses_built_from_stored_bytes_parse_as_envoy_reads_them() -> None:
+    a, b = make_resource(eds_cluster("a")), make_resource(eds_cluster("b"))
+    raw = wire.sotw_response(type_url=CLUSTER_TYPE, version="v", nonce="7",
+                             bodies=[a.body, b.body], control_plane="xds-a")  # fmt: skip
+    parsed = discovery_pb2.DiscoveryResponse.FromString(raw)
+    assert (parsed.version_info, parsed.nonce, parsed.type_url) == ("v", "7", CLUSTER_TYPE)
+    assert [r.SerializeToString(deterministic=True) for r in parsed.resources] == [a.body, b.body]
+    assert parsed.control_plane.identifier == "xds-a"
+
+    big = make_resource(cluster_pb2.Cluster(name="x" * 300))  # multi-byte length prefixes
+    raw = wire.delta_response(type_url=CLUSTER_TYPE, system_version="s", nonce="8",
+                              resources=[("x" * 300, big.hash, big.body)], removed=["gone"],
+                              control_plane="xds-a")  # fmt: skip
+    delta = discovery_pb2.DeltaDiscoveryResponse.FromString(raw)
+    assert [(r.name, r.version) for r in delta.resources] == [("x" * 300, big.hash)]
+    assert delta.resources[0].resource.SerializeToString(deterministic=True) == big.body
+    assert list(delta.removed_resources) == ["gone"]
+
+
+def test_the_eds_name_of_a_cluster() -> None:
+    assert eds_service_name(make_resource(eds_cluster("a")).body) == "a"
+    named = eds_cluster("a")
+    named.eds_cluster_config.service_name = "svc-a"
+    assert eds_service_name(make_resource(named).body) == "svc-a"
+    static = cluster_pb2.Cluster(name="s", type=cluster_pb2.Cluster.STATIC)
+    assert eds_service_name(make_resource(static).body) == ""
