@@ -55,12 +55,29 @@ def build_config(resources: Sequence[Resource]) -> tuple[str, ...]:
     return tuple(sorted(r.name for r in resources))
 
 
-def generate(config: tuple[str, ...], registry: Registry, proxy: ProxyClass) -> Generated:
-    """A small real generator: one cluster per service, timeout = number of config objects."""
-    timeout = duration_pb2.Duration(seconds=1 + len(config))
-    clusters = [make_resource(cluster_pb2.Cluster(name=host, connect_timeout=timeout))
-                for host in registry.services]  # fmt: skip
-    return Generated([OneSet(f"cds-{proxy.namespace}", CLUSTER_TYPE, clusters)])
+@dataclass(frozen=True)
+class Translation:
+    """A small real translation: one cluster per service, timeout = number of config objects."""
+
+    config: tuple[str, ...]
+    registry: Registry
+    changed: frozenset[str]
+
+    def generate(self, proxy: ProxyClass) -> Generated:
+        timeout = duration_pb2.Duration(seconds=1 + len(self.config))
+        clusters = [make_resource(cluster_pb2.Cluster(name=host, connect_timeout=timeout))
+                    for host in self.registry.services]  # fmt: skip
+        return Generated([OneSet(f"cds-{proxy.namespace}", CLUSTER_TYPE, clusters)])
+
+
+translations: list[Translation] = []
+
+
+def new_translation(
+    config: tuple[str, ...], registry: Registry, previous: object, changed: frozenset[str]
+) -> Translation:
+    translations.append(Translation(config, registry, changed))
+    return translations[-1]
 
 
 @pytest_asyncio.fixture
@@ -94,7 +111,7 @@ async def test_classes_get_snapshots_and_follow_changes(store: Store) -> None:
     await store.put(inputs_key(proxy.class_id), proxy.to_json())
     repository = ConfigRepository(store)
     pipeline = TranslationPipeline(store, repository, build_config=build_config,
-                                   generate=generate, metrics=PipelineMetrics.create(
+                                   new_translation=new_translation, metrics=PipelineMetrics.create(
                                        CollectorRegistry()), quiet=0.02, max_delay=0.2)  # fmt: skip
     task = asyncio.create_task(pipeline.run())
     try:
@@ -107,6 +124,7 @@ async def test_classes_get_snapshots_and_follow_changes(store: Store) -> None:
         both = await wait_for(
             lambda: _with_keys(snapshot_clusters(store, proxy.class_id), 2), message="ratings"
         )
+        assert translations[-1].changed == {"services", "endpoints"}
         assert both["reviews.default.svc.cluster.local"] == first[
             "reviews.default.svc.cluster.local"]  # fmt: skip
 
@@ -119,6 +137,7 @@ async def test_classes_get_snapshots_and_follow_changes(store: Store) -> None:
             lambda: _changed(snapshot_clusters(store, proxy.class_id), both), message="config"
         )
         assert set(changed) == set(both)
+        assert translations[-1].changed == {"VirtualService"}
 
         # A second class of the same namespace shares the set: nothing new is stored for it.
         rounds = pipeline.rounds

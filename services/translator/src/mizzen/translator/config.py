@@ -28,3 +28,24 @@ class TranslatorSettings(ServiceSettings):
     history_limit: Annotated[
         int, Setting("History entries kept per resource (older ones are pruned).", minimum=1)
     ] = 20
+    translate: Annotated[
+        bool, Setting("Translate config into xDS snapshots (off: serve only the config API).")
+    ] = True
+    root_namespace: Annotated[
+        str, Setting("Istio's root namespace: mesh-wide config lives there.", shared=True)
+    ] = "istio-system"
+    debounce_quiet_seconds: Annotated[
+        float, Setting("Translate once no change came for this long.", minimum=0.0)
+    ] = 0.1
+    debounce_max_seconds: Annotated[
+        float, Setting("Translate at the latest this long after a burst began.", minimum=0.0)
+    ] = 1.0
+    election_ttl_seconds: Annotated[
+        int,
+        Setting(
+            "Lease TTL of the translation leader; a dead leader is replaced within it.", minimum=1
+        ),
+    ] = 5
+    replica_id: Annotated[
+        str, Setting("This replica's name in the leader election (empty: <hostname>-<pid>).")
+    ] = ""

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from mizzen.api import Resource
 from mizzen.configstore import ConfigRepository, EventType, ResourceKey
 from mizzen.envoy import EnvoyResource
-from mizzen.registry import REGISTRY_PREFIX, RegistryView
+from mizzen.registry import REGISTRY_PREFIX, SERVICES_PREFIX, RegistryView
 from mizzen.snapshots import (
     CLASSES_PREFIX,
     ClassSnapshot,
@@ -33,9 +33,20 @@ from mizzen.snapshots.layout import INPUTS_SUFFIX
 from mizzen.store import Event, Reset, Store, list_prefix
 from mizzen.store import EventType as StoreEventType
 from mizzen.translator.domain.debounce import ChangeSignal, debounce
-from mizzen.translator.domain.generation import BuildConfig, Generate
+from mizzen.translator.domain.generation import BuildConfig, NewTranslation, TranslationLike
 
 log = structlog.get_logger(__name__)
+
+ALL_CONFIG_INPUTS = frozenset({"VirtualService", "DestinationRule", "ServiceEntry", "Sidecar",
+                               "Gateway"})  # fmt: skip
+ALL_INPUTS = ALL_CONFIG_INPUTS | {"services", "endpoints"}
+
+
+def _registry_inputs(item: Event | Reset) -> set[str]:
+    """Which registry inputs a watch item changes."""
+    if isinstance(item, Reset):
+        return {"services", "endpoints"}
+    return {"services"} if item.kv.key.startswith(SERVICES_PREFIX.encode()) else {"endpoints"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +92,7 @@ class TranslationPipeline:
         repository: ConfigRepository,
         *,
         build_config: BuildConfig,
-        generate: Generate,
+        new_translation: NewTranslation,
         metrics: PipelineMetrics,
         quiet: float = 0.1,
         max_delay: float = 1.0,
@@ -89,7 +100,9 @@ class TranslationPipeline:
         self._store = store
         self._repository = repository
         self._build_config = build_config
-        self._generate = generate
+        self._new_translation = new_translation
+        self._translation: TranslationLike | None = None
+        self._changed: set[str] = set()
         self._metrics = metrics
         self._quiet = quiet
         self._max_delay = max_delay
@@ -126,11 +139,13 @@ class TranslationPipeline:
         async for event in self._repository.watch():
             if event.type is EventType.SYNCED:
                 self._synced["config"].set()
+                self._changed.update(ALL_CONFIG_INPUTS)
             elif event.type is EventType.DELETED and event.key is not None:
                 self._resources.pop(event.key, None)
             elif event.key is not None and event.resource is not None:
                 self._resources[event.key] = event.resource
-            if event.type is not EventType.SYNCED:
+            if event.type is not EventType.SYNCED and event.key is not None:
+                self._changed.add(event.key.kind)
                 self._config_dirty = self._all_dirty = True
                 self._signal.notify()
 
@@ -140,6 +155,7 @@ class TranslationPipeline:
         async with self._store.watch(REGISTRY_PREFIX, start_revision=revision + 1) as items:
             async for item in items:
                 self._registry.apply(item)
+                self._changed.update(_registry_inputs(item))
                 self._all_dirty = True
                 self._signal.notify()
 
@@ -192,6 +208,10 @@ class TranslationPipeline:
         self._all_dirty = False
         self._dirty_classes.clear()
         registry = self._registry.current
+        changed = frozenset(self._changed) if self._translation is not None else ALL_INPUTS
+        self._changed.clear()
+        translation = self._new_translation(self._config, registry, self._translation, changed)
+        self._translation = translation
         resources: dict[str, EnvoyResource] = {}
         sets: dict[str, ResourceSet] = {}
         snapshots: list[ClassSnapshot] = []
@@ -200,7 +220,7 @@ class TranslationPipeline:
             if proxy is None:
                 continue
             try:
-                generated = self._generate(self._config, registry, proxy)
+                generated = translation.generate(proxy)
             except Exception:
                 # A generator bug must not stop every other class; its last snapshot stays.
                 log.exception("class translation failed", xds_class=class_id)

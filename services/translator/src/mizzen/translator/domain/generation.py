@@ -38,3 +38,18 @@ BuildConfig = Callable[[Sequence[Resource]], Any]
 
 Generate = Callable[[Any, Registry, ProxyClass], GeneratedClassLike]
 """Pure: (indexed config, registry, proxy class) -> the class's generated sets."""
+
+
+class TranslationLike(Protocol):
+    """One translation of a (config, registry) pair, for any number of classes."""
+
+    def generate(self, proxy: ProxyClass) -> GeneratedClassLike: ...
+
+
+NewTranslation = Callable[[Any, Registry, Any, frozenset[str]], TranslationLike]
+"""``(config, registry, previous translation or None, changed inputs) -> translation``.
+
+``changed`` names what differs from the previous translation's inputs: config kinds
+(``VirtualService``, ...) and registry parts (``services``, ``endpoints``); sets whose
+generators read none of them may be reused from ``previous``.
+"""
