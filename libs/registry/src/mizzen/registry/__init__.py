@@ -1,6 +1,7 @@
 """The normalized service registry: :class:`Service` and :class:`Endpoint` values stored under
 ``/mizzen/registry/`` (written by discovery, read by the translator), and :class:`Registry`,
-an immutable snapshot of it kept current by a :class:`RegistryView`.
+an immutable snapshot of it kept current by a :class:`RegistryView`. Sources write it with a
+:class:`RegistryWriter` (lease-bound registrations, and reconciliation of a desired set).
 """
 
 from mizzen.registry.codec import decode_endpoint, decode_service, encode_endpoint, encode_service
@@ -27,6 +28,21 @@ from mizzen.registry.model import (
     service_hostname,
 )
 from mizzen.registry.view import Registry, RegistryView
+from mizzen.registry.writer import (
+    Fence,
+    FenceLost,
+    PlannedDelete,
+    PlannedPut,
+    ReconcilePlan,
+    ReconcileResult,
+    RegistryError,
+    RegistryWriter,
+    WriteConflict,
+    desired_values,
+    merge_service,
+    plan_reconcile,
+    value_source,
+)
 
 __all__ = [
     "DEFAULT_DOMAIN",
@@ -34,23 +50,36 @@ __all__ = [
     "REGISTRY_PREFIX",
     "SERVICES_PREFIX",
     "Endpoint",
+    "Fence",
+    "FenceLost",
     "Health",
     "Locality",
+    "PlannedDelete",
+    "PlannedPut",
     "Protocol",
+    "ReconcilePlan",
+    "ReconcileResult",
     "Registry",
+    "RegistryError",
     "RegistryView",
+    "RegistryWriter",
     "Resolution",
     "Service",
     "ServicePort",
+    "WriteConflict",
     "decode_endpoint",
     "decode_service",
+    "desired_values",
     "encode_endpoint",
     "encode_service",
     "endpoint_key",
     "endpoints_prefix",
     "frozen_map",
+    "merge_service",
+    "plan_reconcile",
     "protocol_from_port_name",
     "protocol_of",
     "service_hostname",
     "service_key",
+    "value_source",
 ]

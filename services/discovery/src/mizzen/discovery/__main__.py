@@ -1,0 +1,5 @@
+"""``python -m mizzen.discovery``."""
+
+from mizzen.discovery.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Discovery's gRPC servicers: protobuf in, domain and store calls, protobuf out."""
