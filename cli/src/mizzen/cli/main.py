@@ -7,8 +7,10 @@ import click
 from mizzen.cli.analyze_cmd import analyze_command
 from mizzen.cli.client import DEFAULT_SERVER
 from mizzen.cli.config_cmds import apply, delete, get, history, rollback
+from mizzen.cli.proxy_config_cmd import proxy_config
 from mizzen.cli.validate_cmd import validate
 from mizzen.cli.version import version
+from mizzen.cli.workload_cmd import workload
 
 
 @click.group(
@@ -32,7 +34,8 @@ def cli(ctx: click.Context, server: str) -> None:
     ctx.obj["server"] = server
 
 
-for command in (apply, get, delete, validate, analyze_command, history, rollback, version):
+for command in (apply, get, delete, validate, analyze_command, history, rollback, version,
+                workload, proxy_config):  # fmt: skip
     cli.add_command(command)
 
 
