@@ -1,0 +1,35 @@
+"""Exponential backoff with jitter, as a value: the caller sleeps, this only computes."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["Backoff"]
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Delays that double from ``base`` up to ``maximum``, each scaled by a random factor in
+    ``[1 - jitter, 1]`` (so that many agents restarting at once spread out).
+
+    ``next_delay()`` returns the next delay and advances; ``reset()`` starts over (call it
+    after a success). ``rand`` is injectable for tests. Not shared between tasks.
+    """
+
+    base: float = 0.1
+    maximum: float = 5.0
+    jitter: float = 0.2
+    rand: Callable[[], float] = field(default=random.random)
+    _attempt: int = 0
+
+    def next_delay(self) -> float:
+        """The delay before the next attempt."""
+        delay = min(self.maximum, self.base * (2.0**self._attempt))
+        self._attempt = min(self._attempt + 1, 62)  # no float overflow on long outages
+        return delay * (1.0 - self.jitter * self.rand())
+
+    def reset(self) -> None:
+        """Start over from ``base``."""
+        self._attempt = 0
