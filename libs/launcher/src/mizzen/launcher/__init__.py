@@ -12,6 +12,7 @@ from mizzen.launcher.envoy import EnvoyProcess
 from mizzen.launcher.errors import BinaryNotFoundError, LauncherError, ProcessStartError
 from mizzen.launcher.etcd import EtcdProcess
 from mizzen.launcher.nats import NatsProcess
+from mizzen.launcher.parent import bound_to_parent
 from mizzen.launcher.ports import PortAllocator, is_port_free
 from mizzen.launcher.process import ChildProcess
 from mizzen.launcher.service import ServiceProcess
@@ -26,6 +27,7 @@ __all__ = [
     "PortAllocator",
     "ProcessStartError",
     "ServiceProcess",
+    "bound_to_parent",
     "find_binary",
     "is_port_free",
 ]

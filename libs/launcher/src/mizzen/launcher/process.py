@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
-import shutil
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -17,33 +15,9 @@ from typing import IO, Self
 import structlog
 
 from mizzen.launcher.errors import ProcessStartError
+from mizzen.launcher.parent import bound_to_parent
 
-_PR_SET_PDEATHSIG = 1
 log = structlog.get_logger(__name__)
-
-
-def _die_with_parent() -> None:
-    """Runs in the child between fork and exec: SIGKILL us when the parent thread dies.
-
-    The kernel sends the signal when the *thread* that forked exits, so children must be
-    started from the event loop's thread, never from a worker thread.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-# util-linux's setpriv sets the parent-death signal and execs the command in place. Using it
-# keeps Python from running code between fork and exec (a preexec_fn forces a plain fork, which
-# runs gRPC's fork handlers in the child; with gRPC active in the parent those can abort the
-# child). The preexec_fn remains the fallback where setpriv is missing.
-_SETPRIV = shutil.which("setpriv")
-
-
-def _bound_to_parent(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
-    """The argv and preexec_fn that make a child die with this process."""
-    if _SETPRIV:
-        return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
-    return argv, _die_with_parent
 
 
 class ChildProcess:
@@ -103,17 +77,15 @@ class ChildProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = self.log_path.open("ab")
         env = None if self.env is None else {**os.environ, **self.env}
-        argv, preexec = _bound_to_parent(self.argv)
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                *argv,
+                *bound_to_parent(self.argv[0], self.argv),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=self._log_file,
                 stderr=asyncio.subprocess.STDOUT,
                 env=env,
                 cwd=self.cwd,
                 start_new_session=True,
-                preexec_fn=preexec,
             )
         except OSError as exc:
             self._close_log()

@@ -6,13 +6,8 @@ then forwards the signal, so the app's shutdown is not raced by traffic still ro
 Signals go to the app's whole group, so ``sh -c '...'`` wrappers and the app's own children
 get them too, and whatever is left of the group when the app exits is killed.
 
-Why an exec shim and not ``preexec_fn``: the agent holds live gRPC channels, and forking a
-process with gRPC's threads running, then running Python code in the child (what
-``preexec_fn`` does), crashes the child with SIGSEGV before it execs, now and then (measured:
-7 to 17 children in 40 while a channel carries traffic), and can upset gRPC in the parent.
-Without ``preexec_fn`` the child is spawned without running Python code; a tiny interpreter
-(``python -S``) then sets ``PR_SET_PDEATHSIG``, checks that the agent is still its parent (it
-may have died before the signal was armed) and execs the app, with the same pid.
+The app is bound to the agent with :func:`mizzen.launcher.bound_to_parent` (an exec shim,
+not ``preexec_fn``: the agent holds live gRPC channels; see that module for why).
 """
 
 from __future__ import annotations
@@ -22,31 +17,16 @@ import contextlib
 import os
 import shutil
 import signal
-import sys
 from collections.abc import Mapping, Sequence
 
 import structlog
 
 from mizzen.agent.errors import AppStartError
+from mizzen.launcher import bound_to_parent
 
-__all__ = ["AppProcess", "bound_to_parent"]
+__all__ = ["AppProcess"]
 
 log = structlog.get_logger(__name__)
-
-# argv: <parent pid> <program path> <argv...>. Exit 1 when the parent is already gone.
-_SHIM = """\
-import ctypes, os, signal, sys
-ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-if os.getppid() != int(sys.argv[1]):
-    os._exit(1)
-os.execv(sys.argv[2], sys.argv[3:])
-"""
-
-
-def bound_to_parent(program: str, argv: Sequence[str]) -> list[str]:
-    """Run ``program`` (a path) with ``argv`` through the exec shim: it gets SIGKILL when
-    this process dies, and keeps the pid of the process spawned (see the module docstring)."""
-    return [sys.executable, "-S", "-E", "-c", _SHIM, str(os.getpid()), program, *argv]
 
 
 def _resolve(program: str, path: str) -> str:
