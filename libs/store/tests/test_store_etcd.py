@@ -80,7 +80,14 @@ async def test_open_store_understands_its_urls(etcd: EtcdProcess) -> None:
         assert isinstance(store, EtcdStore)
         await store.put("/url", b"1")
 
-    for bad in ("", "etcd://", "etcd://nohost", "etcd://h:99999", "redis://h:1", "memory://x"):
+    one, two = await open_store("memory://shared"), await open_store("memory://shared")
+    await one.put("/shared", b"1")
+    seen = await two.get("/shared")
+    assert seen is not None
+    assert seen.value == b"1"
+    assert await (await open_store("memory://other")).get("/shared") is None
+
+    for bad in ("", "etcd://", "etcd://nohost", "etcd://h:99999", "redis://h:1"):
         with pytest.raises(InvalidRequest):
             await open_store(bad)
 

@@ -31,7 +31,7 @@ from mizzen.store.errors import (
     StoreUnavailable,
 )
 from mizzen.store.etcd import EtcdSettings, EtcdStore
-from mizzen.store.factory import open_store
+from mizzen.store.factory import named_memory_server, open_store
 from mizzen.store.lease import Lease
 from mizzen.store.memory import MemoryServer, MemoryStore
 from mizzen.store.model import (
@@ -80,5 +80,6 @@ __all__ = [
     "WatchItem",
     "apply_to_view",
     "list_prefix",
+    "named_memory_server",
     "open_store",
 ]
