@@ -1,25 +1,28 @@
-"""The agent's registration against real discovery replicas: register, follow the app's
-health, move to another replica when one dies, deregister; and the fatal cases."""
+"""The agent's part of registration, against a real discovery replica: its workload as
+discovery stores it, and registration failures as the agent's errors. (The registration
+client itself is tested in libs/registration.)"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from collections.abc import Awaitable, Callable
 
 import pytest
 
-from mizzen.agent import Registrar, RegistrationError, WorkloadSpec, build_services
+from mizzen.agent import (
+    AgentError,
+    Registrar,
+    RegistrationError,
+    WorkloadSpec,
+    build_services,
+    workload_message,
+)
+from mizzen.agent.registration import raise_for_registration
 from mizzen.launcher import PortAllocator, ServiceProcess
 from mizzen.protos.registry.v1 import registration_pb2 as pb
-from mizzen.registry import Endpoint, Health, endpoint_key
-from mizzen.store import Event, EventType, Store
-from mizzen.testing import wait_for
+from mizzen.registry import Endpoint, Health
 
-DiscoveryFactory = Callable[[], Awaitable[ServiceProcess]]
 EndpointReader = Callable[[str, str], Awaitable[Endpoint | None]]
-LEASE_TTL = 2  # as in conftest.py
 
 HOST = "reviews.default.svc.cluster.local"
 ENDPOINT_ID = "default.reviews-v2"
@@ -32,12 +35,11 @@ SPEC = WorkloadSpec(
 )
 
 
-async def test_registers_follows_health_and_deregisters(
+async def test_the_workload_registers_as_its_spec_says(
     discovery: ServiceProcess, read_endpoint: EndpointReader
 ) -> None:
-    registrar = Registrar([discovery.grpc_target], SPEC, "127.1.0.9", health=pb.HEALTH_UNHEALTHY)
-    task = registrar.start()
-    try:
+    workload = workload_message(SPEC, "127.1.0.9", pb.HEALTH_UNHEALTHY)
+    async with Registrar([discovery.grpc_target], workload) as registrar:
         await asyncio.wait_for(registrar.registered.wait(), 10)
         endpoint = await read_endpoint(HOST, ENDPOINT_ID)
         assert endpoint is not None
@@ -46,62 +48,30 @@ async def test_registers_follows_health_and_deregisters(
         assert dict(endpoint.labels) == {"app": "reviews", "version": "v2"}
         assert endpoint.service_account == "bookinfo-reviews"
         assert endpoint.health is Health.UNHEALTHY
-
-        registrar.set_health(pb.HEALTH_HEALTHY)
-
-        async def healthy() -> bool:
-            stored = await read_endpoint(HOST, ENDPOINT_ID)
-            return stored is not None and stored.health is Health.HEALTHY
-
-        await wait_for(healthy, timeout=5, message="the health change to reach etcd")
-    finally:
-        await registrar.stop(deregister=True)
+        task = registrar.start()  # the running task (start() starts once)
     assert task.done()
-    assert task.exception() is None
+    raise_for_registration(task)  # a clean end raises nothing
     assert await read_endpoint(HOST, ENDPOINT_ID) is None
 
 
-async def test_moves_to_another_replica_when_one_dies(
-    discovery_factory: DiscoveryFactory, read_endpoint: EndpointReader, store: Store
-) -> None:
-    first, second = await discovery_factory(), await discovery_factory()
-    registrar = Registrar([first.grpc_target, second.grpc_target], SPEC, "127.1.0.9")
-    registrar.start()
-    key = endpoint_key(HOST, ENDPOINT_ID)
-    try:
-        await asyncio.wait_for(registrar.registered.wait(), 10)
-        assert registrar.registrations == 1
-        await first.kill()
-        await wait_for(lambda: registrar.registrations == 2 and registrar.registered.is_set(),
-                       timeout=10, message="a registration with the second replica")  # fmt: skip
-        stored = await store.get(key)
-        assert stored is not None
-        # The dead replica's lease expires within the TTL: the key, now on the new
-        # replica's lease, must not be deleted with it.
-        deletes = []
-        async with store.watch(key, start_revision=stored.mod_revision + 1) as watch:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(LEASE_TTL + 1):
-                    async for item in watch:
-                        if isinstance(item, Event) and item.type is EventType.DELETE:
-                            deletes.append(item)
-        assert deletes == []
-        assert await read_endpoint(HOST, ENDPOINT_ID) is not None
-    finally:
-        await registrar.stop()
-    assert await read_endpoint(HOST, ENDPOINT_ID) is None
-
-
-async def test_gives_up_when_no_replica_answers_by_the_deadline(ports: PortAllocator) -> None:
+async def test_no_replica_by_the_deadline_is_an_agent_error(ports: PortAllocator) -> None:
     nowhere = f"127.0.0.1:{ports.take()}"
-    registrar = Registrar([nowhere], SPEC, "127.1.0.9", first_deadline=1.0)
-    started = time.monotonic()
-    with pytest.raises(RegistrationError, match=r"no discovery replica registered .* within 1s"):
-        await asyncio.wait_for(registrar.start(), 10)
-    assert time.monotonic() - started < 5
+    workload = workload_message(SPEC, "127.1.0.9", pb.HEALTH_HEALTHY)
+    registrar = Registrar([nowhere], workload, first_deadline=1.0)
+    task = registrar.start()
+    await asyncio.wait({task}, timeout=10)
+    with pytest.raises(
+        RegistrationError,
+        match=r"no discovery replica registered the workload within 1s .*; is discovery "
+        r"running\? Point at it with --discovery HOST:PORT$",
+    ) as info:
+        raise_for_registration(task)
+    assert isinstance(info.value, AgentError)
 
 
-async def test_a_refused_workload_is_fatal(discovery: ServiceProcess) -> None:
-    registrar = Registrar([discovery.grpc_target], SPEC, "not-an-address")
+async def test_a_refused_workload_is_an_agent_error(discovery: ServiceProcess) -> None:
+    workload = workload_message(SPEC, "not-an-address", pb.HEALTH_HEALTHY)
+    task = Registrar([discovery.grpc_target], workload).start()
+    await asyncio.wait({task}, timeout=10)
     with pytest.raises(RegistrationError, match="refused the workload: INVALID_ARGUMENT"):
-        await asyncio.wait_for(registrar.start(), 10)
+        raise_for_registration(task)

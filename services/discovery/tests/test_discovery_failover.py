@@ -8,13 +8,14 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 from grpc import aio
 
-from mizzen.discovery.client import RegistrationClient, RegistrationSession
 from mizzen.discovery.testing import TEST_TTL as TTL
 from mizzen.discovery.testing import read_endpoints, workload
 from mizzen.launcher import ServiceProcess
+from mizzen.registration import Registrar, RegistrationSession, StreamEnded
 from mizzen.registry import endpoint_key
 from mizzen.store import Event, EventType, LeaseExpired, Reset, Store
 from mizzen.testing import wait_for
@@ -68,8 +69,9 @@ async def test_killed_replica_drops_its_registrations_within_the_ttl(
         assert await read_endpoints(store, REVIEWS)
         killed = time.monotonic()
         await discovery.kill()  # kill -9: nobody refreshes its leases any more
-        with pytest.raises(aio.AioRpcError):
+        with pytest.raises(StreamEnded) as info:
             await keeping
+        assert info.value.code is grpc.StatusCode.UNAVAILABLE
     await wait_for(
         lambda: _no_endpoints(store), timeout=TTL + 2, message="dead replica's endpoint expired"
     )
@@ -94,17 +96,25 @@ async def test_agent_moves_to_another_replica_without_losing_its_endpoints(
 ) -> None:
     second = await service_factory("discovery", env=discovery_env)
     targets = [discovery.grpc_target, second.grpc_target]
-    async with RegistrationClient(targets, workload()) as client:
-        first = await client.wait_registered()
-        assert client.target == discovery.grpc_target
+    async with Registrar(targets, workload()) as registrar:
+        await asyncio.wait_for(registrar.registered.wait(), 10)
+        assert registrar.target == discovery.grpc_target
+        first = registrar.registration
+        assert first is not None
         old_lease = int(first.registration_id, 16)
         async with deletions(store, ENDPOINT_KEY) as deleted:
             if how == "kill":
                 await discovery.kill()
             else:
                 await discovery.stop()  # graceful: streams end UNAVAILABLE, leases not revoked
-            moved = await client.wait_registered(after_generation=1)
-            assert client.target == second.grpc_target
+            await wait_for(
+                lambda: registrar.registrations == 2 and registrar.registered.is_set(),
+                timeout=10,
+                message="a registration with the second replica",
+            )
+            assert registrar.target == second.grpc_target
+            moved = registrar.registration
+            assert moved is not None
             endpoints = await read_endpoints(store, REVIEWS)
             assert endpoints["default.reviews-v1"][1].lease == int(moved.registration_id, 16)
             # The first replica's lease expires; the endpoint, re-attached, stays.
@@ -113,7 +123,7 @@ async def test_agent_moves_to_another_replica_without_losing_its_endpoints(
             )
             assert await read_endpoints(store, REVIEWS)
         assert deleted == []
-    # Leaving the client deregisters.
+    # Leaving the registrar deregisters.
     assert await read_endpoints(store, REVIEWS) == {}
 
 

@@ -42,7 +42,8 @@ from mizzen.agent.errors import (
     WorkloadSpecError,
 )
 from mizzen.agent.proxy import ProxySupervisor
-from mizzen.agent.registration import Registrar, workload_message
+from mizzen.agent.registration import workload_message
+from mizzen.registration import Registrar
 
 __all__ = [
     "ADMIN_PORT",

@@ -36,9 +36,10 @@ from mizzen.agent.domain.workload import WorkloadSpec, exit_status_of
 from mizzen.agent.errors import AgentError
 from mizzen.agent.health import AppProbe
 from mizzen.agent.proxy import ProxySupervisor
-from mizzen.agent.registration import Registrar
+from mizzen.agent.registration import raise_for_registration, workload_message
 from mizzen.envoy import build_bootstrap
 from mizzen.protos.registry.v1 import registration_pb2 as pb
+from mizzen.registration import Registrar
 from mizzen.runtime import bound_log_context, configure_logging, install_signal_handlers
 
 __all__ = ["Agent", "run_workload", "serve_workload"]
@@ -96,9 +97,9 @@ class Agent:
         )
         self.registrar: Registrar | None = None
         if spec.services:
+            health = pb.HEALTH_UNHEALTHY if settings.health_probe else pb.HEALTH_HEALTHY
             self.registrar = Registrar(
-                discovery, spec, address,
-                health=pb.HEALTH_UNHEALTHY if settings.health_probe else pb.HEALTH_HEALTHY,
+                discovery, workload_message(spec, address, health),
                 first_deadline=settings.registration_timeout_seconds,
             )  # fmt: skip
         self.app = AppProcess(spec.command, app_environment(spec, address, inherited_env))
@@ -176,7 +177,7 @@ class Agent:
         finally:
             stop.cancel()
         if registration is not None and registration.done() and not app_exit.done():
-            registration.result()  # raises RegistrationError; cleanup stops the app
+            raise_for_registration(registration)  # RegistrationError; cleanup stops the app
             raise AgentError("the registration ended while the app was running")
         if not app_exit.done():
             assert self._stop_signal is not None
@@ -196,7 +197,7 @@ class Agent:
         finally:
             registered.cancel()
         if registration.done():
-            registration.result()  # RegistrationError
+            raise_for_registration(registration)  # RegistrationError
             raise AgentError("registration ended before the workload was registered")
 
     async def _probe_app(self) -> None:
