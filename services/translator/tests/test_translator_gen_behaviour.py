@@ -283,11 +283,10 @@ config:
     assert resolve_host("*.example.com", "shop") == "*.example.com"
 
 
-def test_proxy_types_other_than_sidecar_get_nothing_yet() -> None:
+def test_proxyless_clients_get_nothing_yet() -> None:
     scenario, proxy = _scenario("")
-    for proxy_type in (ProxyType.ROUTER, ProxyType.PROXYLESS):
-        other = ProxyClass(proxy_type, "bookinfo")
-        assert generate(scenario.config, scenario.registry, other).sets == ()
+    other = ProxyClass(ProxyType.PROXYLESS, "bookinfo")
+    assert generate(scenario.config, scenario.registry, other).sets == ()
     assert generate(scenario.config, scenario.registry, proxy).sets
 
 

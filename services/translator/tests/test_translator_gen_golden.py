@@ -7,7 +7,9 @@ change, regenerate with ``MIZZEN_UPDATE_GOLDEN=1`` and review the diff like code
 
 Every case's output must also pass ``envoy --mode validate`` (real Envoy), and every cluster
 a route or listener names must exist in the class's clusters unless the case lists it
-under ``dangling`` (a destination with no service, as a user may write).
+under ``dangling`` (a destination with no service, as a user may write). Envoy validates in
+the ``golden`` directory, so files a case names (gateway certificates) are given relative to
+it.
 """
 
 from __future__ import annotations
@@ -159,7 +161,10 @@ def test_route_configurations_are_referenced() -> None:
                    for r in generated.of_type(ROUTE_TYPE))  # fmt: skip
 
 
-async def test_every_golden_case_passes_envoy_validate() -> None:
+async def test_every_golden_case_passes_envoy_validate(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Envoy loads the files a config names (TLS certificates) relative to its working
+    # directory, which it inherits from this process.
+    monkeypatch.chdir(GOLDEN)
     semaphore = asyncio.Semaphore(_VALIDATE_CONCURRENCY)
 
     async def check(case: str) -> tuple[str, bool, str]:

@@ -286,11 +286,17 @@ def test_translation_reuses_sets_whose_inputs_did_not_change(
         assert _summary(result) == _summary(generate(mesh.config, registry, _proxy()))
 
 
-def test_router_proxies_get_an_empty_class(mesh: Scenario) -> None:
-    router = _proxy(proxy_type=ProxyType.ROUTER, namespace="istio-system")
-    generated = generate(mesh.config, mesh.registry, router)
+def test_router_proxies_share_outbound_sets_with_sidecars(mesh: Scenario) -> None:
+    # A gateway no Gateway selects still gets every outbound cluster and endpoint, in the
+    # very sets sidecars of the same scope get, and no listener or route.
+    router = _proxy(proxy_type=ProxyType.ROUTER, namespace="istio-system", inbound=())
+    translation = MeshTranslation(mesh.config, mesh.registry)
+    generated = translation.generate(router)
     assert generated.class_id == router.class_id
-    assert generated.sets == ()
+    sidecar = {s.set_id for s in translation.generate(_proxy()).sets}
+    shared = {s.set_id for s in generated.sets if s.set_id in sidecar}
+    assert {_generator_of(set_id) for set_id in shared} == {"cds-outbound", "cds-dns", "eds"}
+    assert all(not s.resources for s in generated.sets if s.set_id not in shared)
 
 
 def test_pairs_of_distinct_local_addresses_never_share_listeners(mesh: Scenario) -> None:

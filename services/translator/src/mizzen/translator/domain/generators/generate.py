@@ -1,4 +1,9 @@
-"""The generators of a sidecar's resource sets, and the translation that runs them.
+"""The generators of a proxy's resource sets, and the translation that runs them.
+
+Sidecars get :data:`SIDECAR_GENERATORS`; gateways (router proxies) get
+:data:`GATEWAY_GENERATORS`: the sidecars' outbound clusters and endpoints (every service the
+gateway may reach, seen through a :class:`~.gateway_servers.GatewayView`) and their own
+listeners and route configurations. Proxyless clients get an empty class for now.
 
 Each :class:`Generator` builds one resource set from a :class:`ProxyView` and declares:
 
@@ -40,6 +45,9 @@ from mizzen.translator.domain.generators.clusters import (
 )
 from mizzen.translator.domain.generators.endpoints import load_assignment, select_endpoints
 from mizzen.translator.domain.generators.errors import GeneratorError
+from mizzen.translator.domain.generators.gateway_listeners import gateway_listeners
+from mizzen.translator.domain.generators.gateway_routes import gateway_route_configurations
+from mizzen.translator.domain.generators.gateway_servers import GatewayView, as_gateway_view
 from mizzen.translator.domain.generators.listeners import capture_listeners, local_listeners
 from mizzen.translator.domain.generators.model import GeneratedClass, GeneratedSet, short_hash
 from mizzen.translator.domain.generators.routes import (
@@ -49,15 +57,22 @@ from mizzen.translator.domain.generators.routes import (
 from mizzen.translator.domain.generators.view import MeshIndex, ProxyView
 from mizzen.translator.domain.mesh_config import MeshConfig
 
-__all__ = ["SIDECAR_GENERATORS", "Generator", "Input", "MeshTranslation", "generate"]
+__all__ = [
+    "GATEWAY_GENERATORS",
+    "SIDECAR_GENERATORS",
+    "Generator",
+    "Input",
+    "MeshTranslation",
+    "generate",
+]
 
 
 class Input(enum.StrEnum):
     """What a generator's output can depend on, besides the proxy class itself.
 
-    ServiceEntries reach the sidecar generators through the registry (discovery turns them
-    into services and endpoints), and Gateways only matter to gateway generators (a later
-    issue), so no sidecar generator declares those two kinds."""
+    ServiceEntries reach the generators through the registry (discovery turns them into
+    services and endpoints), so no generator declares that kind; Gateways only matter to
+    the gateway generators."""
 
     VIRTUAL_SERVICE = "VirtualService"
     DESTINATION_RULE = "DestinationRule"
@@ -178,6 +193,45 @@ SIDECAR_GENERATORS: tuple[Generator, ...] = (
 """The generators of a sidecar, in push order of their types."""
 
 
+def _gateway_set_id(view: ProxyView, kind: str, *, listeners: bool) -> str:
+    """A gateway set's id: the Gateways that select the router, the router's declared
+    ports and namespace, the route scope (services, DestinationRules, ``sourceLabels``
+    matches) and, for listeners, where it listens."""
+    gateway = as_gateway_view(view)
+    proxy = view.proxy
+    inputs: list[object] = [gateway.gateway_ids, gateway.ports_key, proxy.namespace,
+                            view.route_scope]  # fmt: skip
+    if listeners:
+        inputs += [proxy.interception.value, proxy.local_address]
+    return f"{kind}-gateway-{short_hash(inputs)}"
+
+
+_GATEWAY_ROUTES = frozenset(
+    {Input.GATEWAY, Input.VIRTUAL_SERVICE, Input.SERVICES, Input.DESTINATION_RULE}
+)
+
+GATEWAY_GENERATORS: tuple[Generator, ...] = (
+    *(g for g in SIDECAR_GENERATORS if g.name in ("cds-outbound", "cds-dns", "eds")),
+    Generator(
+        name="gateway-rds",
+        type_url=ROUTE_TYPE,
+        inputs=_GATEWAY_ROUTES,
+        set_id=lambda view: _gateway_set_id(view, "rds", listeners=False),
+        build=gateway_route_configurations,
+    ),
+    Generator(
+        name="gateway-lds",
+        type_url=LISTENER_TYPE,
+        inputs=frozenset({Input.GATEWAY, Input.VIRTUAL_SERVICE, Input.SERVICES}),
+        set_id=lambda view: _gateway_set_id(view, "lds", listeners=True),
+        build=gateway_listeners,
+    ),
+)
+"""The generators of a gateway (router proxy), in push order of their types."""
+
+_ALL_GENERATORS = {g.name: g for g in (*SIDECAR_GENERATORS, *GATEWAY_GENERATORS)}
+
+
 def _build_set(generator: Generator, view: ProxyView, set_id: str) -> GeneratedSet:
     try:
         resources = [make_resource(message) for message in generator.build(view)]
@@ -216,7 +270,7 @@ class MeshTranslation:
         self._reusable: dict[str, GeneratedSet] = {}
         if previous is not None:
             changed_inputs = frozenset(changed)
-            inputs_of = {g.name: g.inputs for g in SIDECAR_GENERATORS}
+            inputs_of = {name: g.inputs for name, g in _ALL_GENERATORS.items()}
             self._reusable = {
                 set_id: generated
                 for set_id, (name, generated) in previous._built.items()
@@ -236,14 +290,18 @@ class MeshTranslation:
         return frozenset(self._reused)
 
     def generate(self, proxy: ProxyClass) -> GeneratedClass:
-        """The sets of ``proxy``'s class. Gateways (``router``) and proxyless clients get an
-        empty class for now: their generators come with later issues. Raises
-        :class:`GeneratorError` naming the generator that failed."""
-        if proxy.proxy_type is not ProxyType.SIDECAR:
+        """The sets of ``proxy``'s class: a sidecar's or a gateway's (``router``); proxyless
+        clients get an empty class for now (their generators come with a later issue).
+        Raises :class:`GeneratorError` naming the generator that failed."""
+        view: ProxyView
+        if proxy.proxy_type is ProxyType.SIDECAR:
+            view, generators = ProxyView(self.index, proxy), SIDECAR_GENERATORS
+        elif proxy.proxy_type is ProxyType.ROUTER:
+            view, generators = GatewayView(self.index, proxy), GATEWAY_GENERATORS
+        else:
             return GeneratedClass(proxy.class_id, ())
-        view = ProxyView(self.index, proxy)
         sets: list[GeneratedSet] = []
-        for generator in SIDECAR_GENERATORS:
+        for generator in generators:
             if not generator.applies(view):
                 continue
             set_id = generator.set_id(view)

@@ -2,9 +2,11 @@
 
 One Envoy route per applicable ``match`` of each HTTP route, in order (a route without
 matches matches every request: prefix ``/``). A match applies to this proxy and port when
-its ``port`` (if any) is the port being routed, its ``gateways`` (if any) include ``mesh``,
+its ``port`` (if any) is the port being routed, its ``gateways`` (if any) name the gateway
+being routed for (``mesh`` for sidecars, ``<namespace>/<name>`` for a Gateway's servers),
 and its ``sourceLabels`` / ``sourceNamespace`` select the proxy: decided here, at generation
-time, as Istio does. A route whose matches all fail to apply is left out.
+time, as Istio does. A route whose matches all fail to apply is left out. Sidecars and
+gateways share these builders.
 
 Matching: ``uri`` exact → ``path``, prefix → ``prefix``, regex → ``safe_regex`` (RE2),
 ``ignoreUriCase`` → ``case_sensitive: false``; ``headers``, ``method`` (``:method``),
@@ -48,7 +50,7 @@ from mizzen.translator.domain.generators.values import (
     is_empty_match,
     string_matcher,
 )
-from mizzen.translator.domain.generators.view import MESH_GATEWAY, ProxyView
+from mizzen.translator.domain.generators.view import MESH_GATEWAY, ProxyView, gateway_listed
 from mizzen.translator.domain.mesh_config import namespace_of, resource_id
 
 __all__ = ["DEFAULT_ROUTE", "default_route", "virtual_service_routes"]
@@ -113,10 +115,12 @@ def _full_match(match: HTTPMatchRequest | None) -> tuple[Any, bool]:
     return result, prefix_matched
 
 
-def _applies(view: ProxyView, match: HTTPMatchRequest, port: int) -> bool:
+def _applies(
+    view: ProxyView, match: HTTPMatchRequest, port: int, namespace: str, gateway: str
+) -> bool:
     if match.port and match.port != port:
         return False
-    if match.gateways and MESH_GATEWAY not in match.gateways:
+    if match.gateways and not gateway_listed(match.gateways, namespace, gateway):
         return False
     return view.source_matches(match.source_labels, match.source_namespace)
 
@@ -204,13 +208,20 @@ def _http_route(
     return result
 
 
-def virtual_service_routes(view: ProxyView, vs: VirtualService, port: int) -> list[Any]:
-    """The Envoy routes of ``vs`` for traffic to ``port``, in order."""
+def virtual_service_routes(
+    view: ProxyView, vs: VirtualService, port: int, *, gateway: str = MESH_GATEWAY
+) -> list[Any]:
+    """The Envoy routes of ``vs`` for traffic to ``port``, in order, as routed by
+    ``gateway`` (``mesh``: sidecars; ``<namespace>/<name>``: that Gateway's server on
+    ``port``)."""
     with blame(resource_id(vs)):
-        return list(_virtual_service_routes(view, vs, port))
+        return list(_virtual_service_routes(view, vs, port, gateway))
 
 
-def _virtual_service_routes(view: ProxyView, vs: VirtualService, port: int) -> Iterator[Any]:
+def _virtual_service_routes(
+    view: ProxyView, vs: VirtualService, port: int, gateway: str
+) -> Iterator[Any]:
+    namespace = namespace_of(vs)
     for route in vs.spec.http or ():
         if route.delegate is not None:
             continue  # delegation is not supported; Istio would route via the delegate
@@ -220,7 +231,7 @@ def _virtual_service_routes(view: ProxyView, vs: VirtualService, port: int) -> I
             yield _http_route(view, vs, route, None, port)
             continue
         for match in route.match:
-            if _applies(view, match, port):
+            if _applies(view, match, port, namespace, gateway):
                 yield _http_route(view, vs, route, match, port)
 
 

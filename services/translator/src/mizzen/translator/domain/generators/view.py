@@ -36,7 +36,7 @@ from mizzen.translator.domain.generators.model import short_hash
 from mizzen.translator.domain.generators.values import labels_match
 from mizzen.translator.domain.mesh_config import MeshConfig, namespace_of, resource_id
 
-__all__ = ["MeshIndex", "ProxyView", "exported_to"]
+__all__ = ["MeshIndex", "ProxyView", "exported_to", "gateway_key", "gateway_listed"]
 
 MESH_GATEWAY = "mesh"
 """The reserved gateway name meaning "every sidecar"."""
@@ -62,6 +62,27 @@ def _host_covers(pattern: str, host: str) -> bool:
         return True
     suffix = pattern[1:]
     return pattern.startswith("*") and host.endswith(suffix) and len(host) > len(suffix)
+
+
+def gateway_key(reference: str, namespace: str) -> str:
+    """The gateway a reference written in a resource of ``namespace`` names, as
+    ``<namespace>/<name>``: ``ns/name`` is explicit, a bare ``name`` is in ``namespace``, the
+    legacy ``name.ns[.svc.<suffix>]`` form is read as Istio reads it; ``mesh`` stays ``mesh``."""
+    if reference == MESH_GATEWAY:
+        return reference
+    if "/" in reference:
+        scope, _, name = reference.partition("/")
+        return f"{namespace if scope == '.' else scope}/{name}"
+    if "." in reference:
+        name, _, rest = reference.partition(".")
+        return f"{rest.partition('.')[0]}/{name}"
+    return f"{namespace}/{reference}"
+
+
+def gateway_listed(references: Sequence[str] | None, namespace: str, gateway: str) -> bool:
+    """Whether ``references`` (written in a resource of ``namespace``) name ``gateway``
+    (``mesh``, or a Gateway as ``<namespace>/<name>``)."""
+    return any(gateway_key(reference, namespace) == gateway for reference in references or ())
 
 
 def applies_to_sidecars(vs: VirtualService) -> bool:
