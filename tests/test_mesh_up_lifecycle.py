@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
+from mizzen.agent import load_agent_settings
 from mizzen.cli.mesh import PORT_ROLES, mesh_server_address
+from mizzen.cli.mesh.control import environment_with_mesh_defaults
 from mizzen.launcher import PortAllocator
 from mizzen.testing import wait_for
 
@@ -131,6 +133,18 @@ async def test_the_cli_finds_the_running_config_api(mesh: Mesh) -> None:
     code, out, err = await arun("--server", server, "get", "virtualservices", "-A")
     assert code == 0, err
     assert "No resources found" in out + err
+
+
+def test_workloads_find_the_running_mesh_without_exports(mesh: Mesh) -> None:
+    environ = {"MIZZEN_HOME": str(mesh.home)}
+    settings = load_agent_settings(environment_with_mesh_defaults(environ))
+    xds = f"127.0.0.1:{mesh.ports['--xds-port']}"
+    discovery = f"127.0.0.1:{mesh.ports['--discovery-port']}"
+    assert xds in str(settings.xds_servers)
+    assert discovery in str(settings.discovery_servers)
+    explicit = {**environ, "MIZZEN_AGENT_XDS_SERVERS": "127.0.0.9:1"}
+    assert "127.0.0.9:1" in str(load_agent_settings(environment_with_mesh_defaults(explicit))
+                                .xds_servers)  # fmt: skip
 
 
 async def test_a_second_up_on_a_running_home_is_refused(mesh: Mesh) -> None:

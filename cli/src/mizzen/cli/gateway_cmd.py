@@ -16,6 +16,7 @@ from mizzen.agent.gateway import (
     parse_gateway_port,
     run_gateway,
 )
+from mizzen.cli.mesh.control import environment_with_mesh_defaults
 from mizzen.runtime import SettingsError
 
 __all__ = ["gateway"]
@@ -104,7 +105,7 @@ def run(*, name: str, namespace: str, labels: tuple[str, ...], ports: tuple[str,
             address=address,
             admin_port=admin_port,
         )
-        settings = load_agent_settings()
+        settings = load_agent_settings(environment_with_mesh_defaults())
     except (WorkloadSpecError, SettingsError) as exc:
         raise click.UsageError(str(exc)) from exc
     overrides: dict[str, Any] = {

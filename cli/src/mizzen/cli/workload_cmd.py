@@ -18,6 +18,7 @@ from mizzen.agent import (
     parse_labels,
     run_workload,
 )
+from mizzen.cli.mesh.control import environment_with_mesh_defaults
 from mizzen.runtime import SettingsError
 
 _SECONDS = click.FloatRange(min=0.0)
@@ -153,7 +154,7 @@ def run(*, name: str, namespace: str, services: tuple[str, ...], ports: tuple[st
             service_account=service_account,
             address=address,
         )
-        settings = load_agent_settings()
+        settings = load_agent_settings(environment_with_mesh_defaults())
     except WorkloadSpecError as exc:
         raise click.UsageError(str(exc)) from exc
     except SettingsError as exc:

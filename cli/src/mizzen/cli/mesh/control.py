@@ -213,3 +213,12 @@ def mesh_server_address(home: Path | str | None = None,
     """
     env = running_mesh_environment(home, environ)
     return env.get("MIZZEN_SERVER") if env else None
+
+
+def environment_with_mesh_defaults(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (default ``os.environ``) over the running mesh's published environment:
+    what ``mizzen workload run`` and ``mizzen gateway run`` read their settings from, so that
+    they find the local mesh's xds and discovery without exports, while explicit variables
+    still win."""
+    current = dict(os.environ if environ is None else environ)
+    return {**(running_mesh_environment(environ=current) or {}), **current}
