@@ -12,6 +12,7 @@ PROTO_OUT := libs/protos/src
 .PHONY: help uv sync lint typecheck test test-only proto proto-check bench clean
 
 help:
+	@echo "make demo   - install everything and run a local mesh with the Bookinfo sample"
 	@echo "make test   - install everything, lint, type-check and run the whole test suite"
 	@echo "make proto  - regenerate libs/protos from proto/"
 	@echo "make bench  - run the benchmarks in bench/"
@@ -46,6 +47,14 @@ proto: sync
 
 bench: sync
 	$(RUN) python bench/store.py
+
+# `make demo` on a fresh machine: install everything (the sync above), then run `mizzen demo`
+# in the foreground: a local mesh, Bookinfo and an ingress gateway on
+# http://127.0.0.1:8080/productpage; Ctrl-C stops it all. Options go in DEMO_ARGS, e.g.
+# `make demo DEMO_ARGS="--detach --port-offset 1000"`.
+.PHONY: demo
+demo: sync
+	$(RUN) mizzen demo $(DEMO_ARGS)
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

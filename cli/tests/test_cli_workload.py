@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest_asyncio
 
+from mizzen.agent.addresses import machine_lock_dir
 from mizzen.launcher import EtcdProcess, PortAllocator, ServiceProcess
 from mizzen.launcher.probe import http_get
 from mizzen.registry import Endpoint, Health, decode_endpoint, endpoint_key
@@ -251,7 +252,7 @@ async def test_workload_lives_registered_and_exits_with_its_app(
     assert await store.get(endpoint_key(HOST, "default.reviews-v2")) is None
     assert not alive(envoy_pid)
     assert not alive(env["pid"])
-    assert not (workload.home / "addresses" / f"{address}.lock").exists()
+    assert not (machine_lock_dir() / f"{address}.lock").exists()
 
 
 async def test_sigterm_deregisters_and_leaves_no_process(

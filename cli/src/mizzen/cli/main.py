@@ -7,6 +7,7 @@ import click
 from mizzen.cli.analyze_cmd import analyze_command
 from mizzen.cli.client import DEFAULT_SERVER
 from mizzen.cli.config_cmds import apply, delete, get, history, rollback
+from mizzen.cli.demo_cmd import demo
 from mizzen.cli.gateway_cmd import gateway
 from mizzen.cli.mesh.control import mesh_server_address
 from mizzen.cli.proxy_config_cmd import proxy_config
@@ -48,7 +49,7 @@ def cli(ctx: click.Context, server: str) -> None:
 
 
 for command in (apply, get, delete, validate, analyze_command, history, rollback, version,
-                workload, gateway, proxy_config, up, down, status):  # fmt: skip
+                workload, gateway, proxy_config, up, down, status, demo):  # fmt: skip
     cli.add_command(command)
 
 

@@ -81,7 +81,9 @@ class Registrar:
         first_deadline: float = 30.0,
         answer_timeout: float = 5.0,
         retry_initial: float = 0.1,
-        retry_max: float = 5.0,
+        # Well under discovery's lease TTL (10 s by default): a restarted discovery must see
+        # the agent back before the old registration's lease expires and drops its endpoints.
+        retry_max: float = 1.0,
         channel_factory: ChannelFactory = create_channel,
     ) -> None:
         if not targets:

@@ -1,13 +1,14 @@
 """Each workload's own loopback address, unique among the agents running on this machine.
 
-An address is held by an exclusive ``flock`` on ``<home>/addresses/<address>.lock`` for as
+An address is held by an exclusive ``flock`` on ``<lock dir>/<address>.lock`` for as
 long as the agent lives. The kernel drops the lock when its holder dies, however it dies, so a
 crashed agent's address is free again at once; nothing needs cleaning up. Addresses are taken
 from 127.1.0.1 upward (never 127.0.0.1, which apps bind for their own ports), skipping ones
 whose Envoy ports are already bound by something that is not an agent.
 
 Why a lock file and not a bind: the address must stay reserved across Envoy restarts, while no
-socket of ours is bound on it.
+socket of ours is bound on it. The lock directory is machine-wide (:func:`machine_lock_dir`),
+not per ``MIZZEN_HOME``: loopback addresses are shared by every mesh on the machine.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -27,7 +29,13 @@ import structlog
 from mizzen.agent.errors import AddressError
 from mizzen.launcher import is_port_free
 
-__all__ = ["FIRST_ADDRESS", "AddressLease", "allocate_address", "check_workload_address"]
+__all__ = [
+    "FIRST_ADDRESS",
+    "AddressLease",
+    "allocate_address",
+    "check_workload_address",
+    "machine_lock_dir",
+]
 
 FIRST_ADDRESS = ipaddress.IPv4Address("127.1.0.1")
 _LAST_ADDRESS = ipaddress.IPv4Address("127.255.255.254")
@@ -37,6 +45,18 @@ _RESERVED = frozenset({ipaddress.IPv4Address("127.0.0.1")})
 log = structlog.get_logger(__name__)
 
 PortCheck = Callable[[str], bool]
+
+
+def machine_lock_dir() -> Path:
+    """The machine-wide directory of address locks (``$MIZZEN_ADDRESS_LOCKS`` overrides it),
+    created world-writable and sticky like ``/tmp`` so agents of every user share it."""
+    configured = os.environ.get("MIZZEN_ADDRESS_LOCKS")
+    path = Path(configured) if configured else Path(tempfile.gettempdir()) / "mizzen-addresses"
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(PermissionError):
+            path.chmod(0o1777)
+    return path
 
 
 class AddressLease:

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from mizzen.agent.addresses import allocate_address
+from mizzen.agent.addresses import allocate_address, machine_lock_dir
 from mizzen.agent.app_process import AppProcess
 from mizzen.agent.config import AgentSettings
 from mizzen.agent.domain.bootstrap import ADMIN_PORT, bootstrap_config, parse_server_address
@@ -230,7 +230,7 @@ async def serve_workload(spec: WorkloadSpec, settings: AgentSettings,
     """Allocate the workload's address, run its :class:`Agent`, release the address; the
     app's exit status. Raises :class:`AgentError` when the workload cannot run."""
     owner = f"{spec.name}.{spec.namespace}"
-    lease = allocate_address(settings.home_dir / "addresses", owner=owner, forced=spec.address)
+    lease = allocate_address(machine_lock_dir(), owner=owner, forced=spec.address)
     with lease, bound_log_context(workload=owner, address=lease.address):
         agent = Agent(spec, settings, lease.address, inherited_env=inherited_env)
         return await agent.run()
