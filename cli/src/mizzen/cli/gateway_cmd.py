@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-from typing import Any
 
 import click
 
-from mizzen.agent import AgentError, WorkloadSpecError, load_agent_settings, parse_labels
+from mizzen.agent import AgentError, WorkloadSpecError, parse_labels
 from mizzen.agent.gateway import (
     DEFAULT_ADDRESS,
     DEFAULT_NAMESPACE,
@@ -16,7 +14,7 @@ from mizzen.agent.gateway import (
     parse_gateway_port,
     run_gateway,
 )
-from mizzen.cli.mesh.control import environment_with_mesh_defaults
+from mizzen.cli.agent_settings import agent_settings
 from mizzen.runtime import SettingsError
 
 __all__ = ["gateway"]
@@ -105,18 +103,14 @@ def run(*, name: str, namespace: str, labels: tuple[str, ...], ports: tuple[str,
             address=address,
             admin_port=admin_port,
         )
-        settings = load_agent_settings(environment_with_mesh_defaults())
+        settings = agent_settings(
+            xds_servers=xds or None,
+            delta=delta,
+            proxy_ready_timeout_seconds=ready_timeout,
+            envoy_log_level=envoy_log_level,
+        )
     except (WorkloadSpecError, SettingsError) as exc:
         raise click.UsageError(str(exc)) from exc
-    overrides: dict[str, Any] = {
-        "xds_servers": xds or None,
-        "delta": delta,
-        "proxy_ready_timeout_seconds": ready_timeout,
-        "envoy_log_level": envoy_log_level,
-    }
-    settings = dataclasses.replace(
-        settings, **{key: value for key, value in overrides.items() if value is not None}
-    )
     try:
         status = run_gateway(spec, settings)
     except WorkloadSpecError as exc:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-from typing import Any
 
 import click
 
@@ -14,11 +12,10 @@ from mizzen.agent import (
     WorkloadSpec,
     WorkloadSpecError,
     build_services,
-    load_agent_settings,
     parse_labels,
     run_workload,
 )
-from mizzen.cli.mesh.control import environment_with_mesh_defaults
+from mizzen.cli.agent_settings import agent_settings
 from mizzen.runtime import SettingsError
 
 _SECONDS = click.FloatRange(min=0.0)
@@ -154,25 +151,19 @@ def run(*, name: str, namespace: str, services: tuple[str, ...], ports: tuple[st
             service_account=service_account,
             address=address,
         )
-        settings = load_agent_settings(environment_with_mesh_defaults())
-    except WorkloadSpecError as exc:
+        settings = agent_settings(
+            xds_servers=xds or None,
+            discovery_servers=discovery or None,
+            delta=delta,
+            initial_fetch_timeout_seconds=initial_fetch_timeout,
+            proxy_ready_timeout_seconds=ready_timeout,
+            registration_timeout_seconds=registration_timeout,
+            shutdown_grace_seconds=grace,
+            health_probe=health_probe,
+            envoy_log_level=envoy_log_level,
+        )
+    except (WorkloadSpecError, SettingsError) as exc:
         raise click.UsageError(str(exc)) from exc
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from exc
-    overrides: dict[str, Any] = {
-        "xds_servers": xds or None,
-        "discovery_servers": discovery or None,
-        "delta": delta,
-        "initial_fetch_timeout_seconds": initial_fetch_timeout,
-        "proxy_ready_timeout_seconds": ready_timeout,
-        "registration_timeout_seconds": registration_timeout,
-        "shutdown_grace_seconds": grace,
-        "health_probe": health_probe,
-        "envoy_log_level": envoy_log_level,
-    }
-    settings = dataclasses.replace(
-        settings, **{key: value for key, value in overrides.items() if value is not None}
-    )
     try:
         status = run_workload(spec, settings)
     except WorkloadSpecError as exc:
