@@ -160,13 +160,6 @@ asyncio.run(main())
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proxyless gRPC is not translated yet: MeshTranslation.generate gives "
-    "ProxyType.PROXYLESS classes no resource sets, so xds has no Listener named "
-    "grpc-echo.default.svc.cluster.local:9090 (nor its RouteConfiguration, Cluster and "
-    "ClusterLoadAssignment) to send, and the client's channel never gets a route",
-)
 async def test_proxyless_grpc_client(mesh: Mesh, mesh_workloads: Protocols, tmp_path: Path) -> None:
     bootstrap = {
         "xds_servers": [{"server_uri": mesh.xds.grpc_target,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mizzen.api import DestinationRule, VirtualService
-from mizzen.envoy import CLUSTER_TYPE, ROUTE_TYPE, decode
+from mizzen.envoy import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, decode
 from mizzen.snapshots import ProxyClass, ProxyType
 from mizzen.translator.domain.generation import BuildConfig, Generate
 from mizzen.translator.domain.generators import (
@@ -283,11 +283,27 @@ config:
     assert resolve_host("*.example.com", "shop") == "*.example.com"
 
 
-def test_proxyless_clients_get_nothing_yet() -> None:
-    scenario, proxy = _scenario("")
-    other = ProxyClass(ProxyType.PROXYLESS, "bookinfo")
-    assert generate(scenario.config, scenario.registry, other).sets == ()
-    assert generate(scenario.config, scenario.registry, proxy).sets
+def test_proxyless_clients_get_their_own_sets_shared_among_them() -> None:
+    scenario, sidecar = _scenario("")
+    grpc = generate(scenario.config, scenario.registry, ProxyClass(ProxyType.PROXYLESS, "bookinfo"))
+    relabelled = ProxyClass(ProxyType.PROXYLESS, "bookinfo", labels={"app": "other"})
+    again = generate(scenario.config, scenario.registry, relabelled)
+    elsewhere = generate(scenario.config, scenario.registry, ProxyClass(ProxyType.PROXYLESS, "x"))
+    own = generate(scenario.config, scenario.registry, sidecar)
+    ids = [s.set_id for s in grpc.sets]
+    assert [i.split("-")[:2] for i in ids] == [
+        ["cds", "proxyless"], ["eds", "proxyless"], ["lds", "proxyless"], ["rds", "proxyless"]
+    ]  # fmt: skip
+    assert not set(ids) & {s.set_id for s in own.sets}  # content differs from a sidecar's
+    assert [s.set_id for s in again.sets] == ids  # labels alone change nothing
+    # Short names depend on the client's namespace: listener names differ across them.
+    assert {r.name for r in grpc.of_type(LISTENER_TYPE)} == {
+        f"{REVIEWS}:9080", "reviews:9080", "reviews.bookinfo:9080", "reviews.bookinfo.svc:9080"
+    }  # fmt: skip
+    assert {r.name for r in elsewhere.of_type(LISTENER_TYPE)} == {
+        f"{REVIEWS}:9080", "reviews.bookinfo:9080", "reviews.bookinfo.svc:9080"
+    }  # fmt: skip
+    assert set(_routes(grpc)) == {f"{REVIEWS}:9080"}
 
 
 def test_generators_fit_the_pipeline_contract() -> None:

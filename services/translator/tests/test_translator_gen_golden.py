@@ -10,6 +10,14 @@ a route or listener names must exist in the class's clusters unless the case lis
 under ``dangling`` (a destination with no service, as a user may write). Envoy validates in
 the ``golden`` directory, so files a case names (gateway certificates) are given relative to
 it.
+
+Proxyless cases (the scenario's proxy is ``proxyless``) hold ``api_listener`` listeners, one
+per name a gRPC client may dial. Envoy would take at most one API listener per bootstrap,
+and the server build has no API listener extension at all ("missing the API listener
+extension"). For those cases only, each API listener is validated as what Envoy can check:
+a listener of the same name on ``127.0.0.1:0`` (never bound in validate mode) whose filter
+chain holds the API listener's HttpConnectionManager, so its filters and its RDS route
+configuration (inlined by the validator) are built as Envoy would build them.
 """
 
 from __future__ import annotations
@@ -22,13 +30,23 @@ from typing import Any
 
 import pytest
 import yaml
+from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2,
 )
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
-from mizzen.envoy import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, decode, validate_resources
+from mizzen.envoy import (
+    CLUSTER_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    EnvoyResource,
+    decode,
+    make_resource,
+    validate_resources,
+)
+from mizzen.snapshots import ProxyType
 from mizzen.translator.domain.generators import (
     GeneratedClass,
     Scenario,
@@ -161,21 +179,42 @@ def test_route_configurations_are_referenced() -> None:
                    for r in generated.of_type(ROUTE_TYPE))  # fmt: skip
 
 
+def _socket_listener(resource: EnvoyResource) -> EnvoyResource:
+    """An ``api_listener`` as a listener Envoy's server build can validate (see module)."""
+    api: Any = decode(resource)
+    assert api.HasField("api_listener"), f"{resource.name}: a proxyless listener is an API one"
+    listener = listener_pb2.Listener(name=api.name)
+    listener.address.socket_address.address = "127.0.0.1"
+    listener.address.socket_address.port_value = 0
+    listener.filter_chains.add().filters.add(
+        name="envoy.filters.network.http_connection_manager",
+        typed_config=api.api_listener.api_listener,
+    )
+    return make_resource(listener)
+
+
 async def test_every_golden_case_passes_envoy_validate(monkeypatch: pytest.MonkeyPatch) -> None:
     # Envoy loads the files a config names (TLS certificates) relative to its working
     # directory, which it inherits from this process.
     monkeypatch.chdir(GOLDEN)
     semaphore = asyncio.Semaphore(_VALIDATE_CONCURRENCY)
 
-    async def check(case: str) -> tuple[str, bool, str]:
-        _, generated = _load(case)
-        resources = list(generated.resources())
+    async def check(case: str, resources: list[EnvoyResource]) -> tuple[str, bool, str]:
         if not resources:
             return case, True, ""
         async with semaphore:
             ok, error = await validate_resources(resources)
         return case, ok, error
 
-    results = await asyncio.gather(*(check(case) for case in CASES))
+    runs = []
+    for case in CASES:
+        scenario, generated = _load(case)
+        resources = list(generated.resources())
+        if scenario.proxy.proxy_type is ProxyType.PROXYLESS:
+            assert generated.of_type(LISTENER_TYPE), f"{case}: no api_listener to validate"
+            resources = [_socket_listener(r) if r.type_url == LISTENER_TYPE else r
+                         for r in resources]  # fmt: skip
+        runs.append(check(case, resources))
+    results = await asyncio.gather(*runs)
     rejected = {case: error for case, ok, error in results if not ok}
     assert not rejected, f"Envoy rejected generated config: {rejected}"

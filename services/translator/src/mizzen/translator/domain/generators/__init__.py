@@ -10,16 +10,19 @@
             ...
 
 Every generator is a pure function of a :class:`~.view.ProxyView` and declares its inputs
-(:data:`SIDECAR_GENERATORS`, :data:`GATEWAY_GENERATORS`); set ids name the inputs that
-determine a set's content, so classes that would produce equal sets share one set id. Names
-follow Istio throughout. Sidecars and gateways (router proxies serving Gateway resources, see
-:mod:`.gateway_servers`) are served in local interception (Mizzen's own loopback address)
-and capture modes; proxyless gRPC clients get empty classes for now.
+(:data:`SIDECAR_GENERATORS`, :data:`GATEWAY_GENERATORS`, :data:`PROXYLESS_GENERATORS`);
+set ids name the inputs that determine a set's content, so classes that would produce equal
+sets share one set id. Names follow Istio throughout. Sidecars and gateways (router proxies
+serving Gateway resources, see :mod:`.gateway_servers`) are served in local interception
+(Mizzen's own loopback address) and capture modes; proxyless gRPC clients
+(:mod:`.proxyless`) get ``api_listener`` listeners, route configurations, EDS clusters and
+their assignments, named as gRPC's xDS resolver asks for them.
 """
 
 from mizzen.translator.domain.generators.errors import GeneratorError
 from mizzen.translator.domain.generators.generate import (
     GATEWAY_GENERATORS,
+    PROXYLESS_GENERATORS,
     SIDECAR_GENERATORS,
     Generator,
     Input,
@@ -32,6 +35,7 @@ from mizzen.translator.domain.generators.view import MeshIndex, ProxyView
 
 __all__ = [
     "GATEWAY_GENERATORS",
+    "PROXYLESS_GENERATORS",
     "SIDECAR_GENERATORS",
     "GeneratedClass",
     "GeneratedSet",

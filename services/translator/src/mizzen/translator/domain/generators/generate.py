@@ -3,7 +3,9 @@
 Sidecars get :data:`SIDECAR_GENERATORS`; gateways (router proxies) get
 :data:`GATEWAY_GENERATORS`: the sidecars' outbound clusters and endpoints (every service the
 gateway may reach, seen through a :class:`~.gateway_servers.GatewayView`) and their own
-listeners and route configurations. Proxyless clients get an empty class for now.
+listeners and route configurations. Proxyless gRPC clients get
+:data:`PROXYLESS_GENERATORS` (see :mod:`.proxyless`): clusters, endpoints, route
+configurations and ``api_listener`` listeners in the forms gRPC reads.
 
 Each :class:`Generator` builds one resource set from a :class:`ProxyView` and declares:
 
@@ -50,6 +52,12 @@ from mizzen.translator.domain.generators.gateway_routes import gateway_route_con
 from mizzen.translator.domain.generators.gateway_servers import GatewayView, as_gateway_view
 from mizzen.translator.domain.generators.listeners import capture_listeners, local_listeners
 from mizzen.translator.domain.generators.model import GeneratedClass, GeneratedSet, short_hash
+from mizzen.translator.domain.generators.proxyless import (
+    proxyless_clusters,
+    proxyless_listeners,
+    proxyless_load_assignments,
+    proxyless_route_configurations,
+)
 from mizzen.translator.domain.generators.routes import (
     capture_route_configurations,
     local_route_configuration,
@@ -59,6 +67,7 @@ from mizzen.translator.domain.mesh_config import MeshConfig
 
 __all__ = [
     "GATEWAY_GENERATORS",
+    "PROXYLESS_GENERATORS",
     "SIDECAR_GENERATORS",
     "Generator",
     "Input",
@@ -229,7 +238,42 @@ GATEWAY_GENERATORS: tuple[Generator, ...] = (
 )
 """The generators of a gateway (router proxy), in push order of their types."""
 
-_ALL_GENERATORS = {g.name: g for g in (*SIDECAR_GENERATORS, *GATEWAY_GENERATORS)}
+PROXYLESS_GENERATORS: tuple[Generator, ...] = (
+    Generator(
+        name="proxyless-cds",
+        type_url=CLUSTER_TYPE,
+        inputs=_OUTBOUND,
+        set_id=lambda view: f"cds-proxyless-{view.outbound_scope}",
+        build=proxyless_clusters,
+    ),
+    Generator(
+        name="proxyless-eds",
+        type_url=ENDPOINT_TYPE,
+        inputs=_OUTBOUND | {Input.ENDPOINTS},
+        set_id=lambda view: f"eds-proxyless-{view.outbound_scope}",
+        build=proxyless_load_assignments,
+    ),
+    Generator(
+        name="proxyless-rds",
+        type_url=ROUTE_TYPE,
+        inputs=_OUTBOUND | {Input.VIRTUAL_SERVICE},
+        set_id=lambda view: f"rds-proxyless-{view.proxy.namespace}-{view.route_scope}",
+        build=proxyless_route_configurations,
+    ),
+    Generator(
+        name="proxyless-lds",
+        type_url=LISTENER_TYPE,
+        # Listener names depend on the proxy's namespace (short forms) and on visibility.
+        inputs=frozenset({Input.SERVICES, Input.SIDECAR}),
+        set_id=lambda view: f"lds-proxyless-{view.proxy.namespace}-{view.outbound_scope}",
+        build=proxyless_listeners,
+    ),
+)
+"""The generators of a proxyless gRPC client, in push order of their types."""
+
+_ALL_GENERATORS = {
+    g.name: g for g in (*SIDECAR_GENERATORS, *GATEWAY_GENERATORS, *PROXYLESS_GENERATORS)
+}
 
 
 def _build_set(generator: Generator, view: ProxyView, set_id: str) -> GeneratedSet:
@@ -290,16 +334,15 @@ class MeshTranslation:
         return frozenset(self._reused)
 
     def generate(self, proxy: ProxyClass) -> GeneratedClass:
-        """The sets of ``proxy``'s class: a sidecar's or a gateway's (``router``); proxyless
-        clients get an empty class for now (their generators come with a later issue).
-        Raises :class:`GeneratorError` naming the generator that failed."""
+        """The sets of ``proxy``'s class: a sidecar's, a gateway's (``router``) or a proxyless
+        gRPC client's. Raises :class:`GeneratorError` naming the generator that failed."""
         view: ProxyView
         if proxy.proxy_type is ProxyType.SIDECAR:
             view, generators = ProxyView(self.index, proxy), SIDECAR_GENERATORS
         elif proxy.proxy_type is ProxyType.ROUTER:
             view, generators = GatewayView(self.index, proxy), GATEWAY_GENERATORS
-        else:
-            return GeneratedClass(proxy.class_id, ())
+        else:  # ProxyType.PROXYLESS
+            view, generators = ProxyView(self.index, proxy), PROXYLESS_GENERATORS
         sets: list[GeneratedSet] = []
         for generator in generators:
             if not generator.applies(view):
