@@ -10,7 +10,7 @@ import pytest_asyncio
 from mizzen.launcher import EtcdProcess, PortAllocator, ServiceProcess
 from mizzen.store import EtcdStore, Store
 from mizzen.testing.plugin import EnvoyFactory, ServiceFactory
-from mizzen.xds.testing import STATUS_TTL, Mesh, Snapshots, Upstream, XdsFactory
+from mizzen.xds.testing import ROUTE_HOLD, STATUS_TTL, Mesh, Snapshots, Upstream, XdsFactory
 
 
 @pytest_asyncio.fixture
@@ -42,7 +42,8 @@ async def store(etcd: EtcdProcess) -> AsyncIterator[Store]:
 @pytest_asyncio.fixture
 async def xds_factory(etcd: EtcdProcess, service_factory: ServiceFactory) -> XdsFactory:
     """``await xds_factory("xds-a")`` runs an xds replica of that name on the test's etcd,
-    with a proxy status lease of :data:`STATUS_TTL` seconds."""
+    with a proxy status lease of :data:`STATUS_TTL` seconds and routes held at most
+    :data:`ROUTE_HOLD` seconds for clusters to warm."""
 
     async def start(replica: str) -> ServiceProcess:
         env = {
@@ -50,6 +51,7 @@ async def xds_factory(etcd: EtcdProcess, service_factory: ServiceFactory) -> Xds
             "MIZZEN_XDS_REPLICA_ID": replica,
             "MIZZEN_XDS_PROXY_STATUS_TTL_SECONDS": str(STATUS_TTL),
             "MIZZEN_XDS_STATUS_FLUSH_SECONDS": "0.01",
+            "MIZZEN_XDS_ROUTE_HOLD_SECONDS": str(ROUTE_HOLD),
             "MIZZEN_LOG_LEVEL": "debug",
         }
         return await service_factory("xds", env=env, name=replica)

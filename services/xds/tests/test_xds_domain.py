@@ -9,7 +9,6 @@ from envoy.service.discovery.v3 import discovery_pb2
 from mizzen.envoy import CLUSTER_TYPE, ENDPOINT_TYPE, make_resource, version_of
 from mizzen.snapshots import ProxyType
 from mizzen.xds.api import wire
-from mizzen.xds.api.stream import eds_service_name
 from mizzen.xds.domain.node import identify
 from mizzen.xds.domain.plans import plan_delta, plan_sotw
 from mizzen.xds.domain.status import (
@@ -20,6 +19,7 @@ from mizzen.xds.domain.status import (
     proxy_key,
 )
 from mizzen.xds.domain.subscriptions import TypeState
+from mizzen.xds.domain.warming import eds_service_name
 from mizzen.xds.errors import InvalidNodeError
 from mizzen.xds.testing import eds_cluster
 

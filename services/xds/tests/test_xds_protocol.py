@@ -119,6 +119,10 @@ async def test_delta_sends_only_what_the_client_lacks_and_removes_last(
     update = await call.read()
     assert [(r.name, r.version) for r in update.resources] == [("a", a2.hash)]
     assert list(update.removed_resources) == []
+    # (Removals wait for the changed cluster to warm: the client says it did by its ACK.)
+    await call.write(
+        discovery_pb2.DeltaDiscoveryRequest(type_url=CLUSTER_TYPE, response_nonce=update.nonce)
+    )
     removal = await call.read()
     assert list(removal.resources) == []
     assert list(removal.removed_resources) == ["b"]

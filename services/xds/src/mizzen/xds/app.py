@@ -47,7 +47,10 @@ async def setup(runtime: ServiceRuntime[XdsSettings]) -> None:
 
     registry = StreamRegistry()
     unsubscribe = reader.subscribe(registry.on_change)
-    services = StreamServices(reader, registry, recorder, XdsMetrics(runtime.registry), replica)
+    services = StreamServices(
+        reader, registry, recorder, XdsMetrics(runtime.registry), replica,
+        route_hold_seconds=settings.route_hold_seconds,
+    )  # fmt: skip
     ads = AdsService(services)
     runtime.grpc.add_service(ADS_SERVICE, lambda server: server.add_generic_rpc_handlers(
         (ads.rpc_handler(),)))  # fmt: skip

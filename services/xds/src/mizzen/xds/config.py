@@ -45,3 +45,11 @@ class XdsSettings(ServiceSettings):
     body_cache_mb: Annotated[
         int, Setting("Memory for cached resource bodies, shared by every stream.", minimum=1)
     ] = 64
+    route_hold_seconds: Annotated[
+        float,
+        Setting(
+            "Longest wait of listener and route updates for the proxy to ACK the clusters "
+            "they use (sent anyway afterwards, with a warning).",
+            minimum=0.0,
+        ),
+    ] = 5.0

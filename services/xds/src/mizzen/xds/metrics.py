@@ -26,7 +26,9 @@ class XdsMetrics:
       to the response being written;
     - ``mizzen_xds_acks_total{type}`` and ``mizzen_xds_nacks_total{type}``: responses the
       proxies accepted and rejected;
-    - ``mizzen_xds_stream_errors_total{reason}``: streams refused or ended by an error.
+    - ``mizzen_xds_stream_errors_total{reason}``: streams refused or ended by an error;
+    - ``mizzen_xds_route_hold_timeouts_total``: listener and route updates sent before the
+      proxy acknowledged the clusters they wait for (it took longer than the deadline).
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -54,3 +56,9 @@ class XdsMetrics:
             "mizzen_xds_stream_errors_total", "ADS streams refused or failed, by reason.",
             ["reason"], registry=registry,
         )  # fmt: skip
+        self.route_hold_timeouts = Counter(
+            "mizzen_xds_route_hold_timeouts_total",
+            "Listener and route updates sent unconfirmed: the proxy did not ACK new clusters "
+            "in time.",
+            registry=registry,
+        )

@@ -51,6 +51,8 @@ from mizzen.xds.domain.status import ProxyStatus, proxy_key
 
 STATUS_TTL = 2
 """The proxy status lease TTL (seconds) tests give the xds replicas they start."""
+ROUTE_HOLD = 2.0
+"""The longest wait of routes for warming clusters (seconds) tests give their xds replicas."""
 
 XdsFactory = Callable[[str], Awaitable[ServiceProcess]]
 """``await xds_factory(replica name)`` starts an xds replica."""

@@ -7,7 +7,9 @@ hashes match, nothing is sent.
 
 Wildcard: Envoy subscribes to clusters and listeners with an empty first request (not with
 ``*``); ``*`` is honoured too. Subscribing to a name again asks for it again (it is sent even
-if unchanged). Subscription changes apply whatever the nonce; ``response_nonce`` equal to our
+if unchanged), except a name the stream core sent ahead of the request (the endpoints of a
+cluster it just added: :meth:`~mizzen.xds.domain.subscriptions.TypeState.presubscribe`).
+Subscription changes apply whatever the nonce; ``response_nonce`` equal to our
 latest with ``error_detail`` is a NACK, without one an ACK (a stale nonce acknowledges
 nothing). Envoy does not ask again for the endpoints of a cluster it re-warms after a CDS
 update: the stream core resends them (FACTS.md's 15-second stall).
@@ -67,12 +69,15 @@ class DeltaVariant(Variant):
 
     @staticmethod
     def _subscribe(state: TypeState, names: Iterable[str], *, resend: bool) -> None:
+        names = list(names)
+        # A name the server presubscribed (endpoints of a new cluster) was sent already.
+        confirmed = state.confirm(names)
         for name in names:
             if name == WILDCARD_NAME:
                 state.wildcard = True
             else:
                 state.names.add(name)
-                if resend:
+                if resend and name not in confirmed:
                     state.resend.add(name)
 
     @staticmethod

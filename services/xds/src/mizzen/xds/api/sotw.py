@@ -52,6 +52,8 @@ class SotwVariant(Variant):
         names.discard(WILDCARD_NAME)
         changed = names != state.names or wildcard != state.wildcard
         state.names, state.wildcard = names, wildcard
+        # Not stale: the proxy saw our latest response, so its names are the truth now.
+        state.presubscribed.clear()
         if nonce:
             if request.HasField("error_detail"):
                 detail = request.error_detail

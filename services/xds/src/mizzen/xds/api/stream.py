@@ -10,12 +10,23 @@ A push, whatever caused it, goes like this:
 
 1. the class's resources are read from the :class:`~mizzen.snapshots.SnapshotReader` (in
    memory); a class without a snapshot yet gets nothing (the translator is on it);
-2. each type the proxy subscribed to is planned in :data:`~mizzen.envoy.PUSH_ORDER`; when a
-   cluster the proxy already had changes, the endpoints of that cluster are marked for
-   resending: Envoy re-warms the cluster and waits for its ClusterLoadAssignment, which a
-   server that only sends changes would never send again (FACTS.md: the 15-second stall);
+2. each type the proxy subscribed to is planned in :data:`~mizzen.envoy.PUSH_ORDER`; when
+   the clusters response adds or changes a cluster, the endpoints of every such EDS cluster
+   are sent right after it: Envoy warms the cluster and waits for its ClusterLoadAssignment,
+   which a server that only sends changes would never send again for a changed cluster
+   (FACTS.md: the 15-second stall), and which it would send only once asked for a new one.
+   The endpoints of a new cluster are sent ahead of Envoy's request for them
+   (:meth:`~mizzen.xds.domain.subscriptions.TypeState.presubscribe`);
 3. the bodies of everything to send are fetched at once (cached, shared), then every
    *first* response goes out in type order, then every *last* one (removals).
+
+**Routes wait for warm clusters.** A route naming a cluster that is still warming answers
+503 (``no_cluster``). So once a clusters response adds or changes a cluster, listeners,
+routes and every removal are held back (:class:`RouteHold`) until the proxy acknowledges
+the latest clusters response: Envoy does so only once the clusters warmed. A NACK releases
+them too (the last good clusters stay, and the routes go out anyway), and so does a deadline
+(``route_hold_seconds``, logged and counted: a proxy never waits forever). Whatever changes
+meanwhile is planned again on release, so holding coalesces as pushing does.
 
 Changes are coalesced: any number of notices that arrive while a push runs cause one more
 push, which sends what differs from what the proxy was sent, whatever the number of
@@ -30,15 +41,13 @@ import itertools
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
 
 import structlog
-from envoy.config.cluster.v3 import cluster_pb2
-from google.protobuf import any_pb2, json_format
-from google.protobuf.message import DecodeError
+from google.protobuf import json_format
 
 from mizzen.envoy import CLUSTER_TYPE, ENDPOINT_TYPE, PUSH_ORDER
 from mizzen.runtime import bound_log_context
@@ -47,6 +56,7 @@ from mizzen.xds.domain.node import ProxyIdentity, identify
 from mizzen.xds.domain.plans import Plan, Response, VersionMemo
 from mizzen.xds.domain.status import NackRecord, ProxyStatus, TypeStatus, format_time
 from mizzen.xds.domain.subscriptions import Nack, TypeState
+from mizzen.xds.domain.warming import HELD_TYPES, RouteHold, eds_service_name
 from mizzen.xds.metrics import XdsMetrics, type_label
 from mizzen.xds.proxy_status import ProxyStatusRecorder
 
@@ -54,6 +64,7 @@ log = structlog.get_logger(__name__)
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _ORDER = {type_url: index for index, type_url in enumerate(PUSH_ORDER)}
+DEFAULT_ROUTE_HOLD_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +115,8 @@ class StreamServices:
     metrics: XdsMetrics
     replica: str
     versions: VersionMemo = field(default_factory=VersionMemo)
+    route_hold_seconds: float = DEFAULT_ROUTE_HOLD_SECONDS
+    """How long listeners and routes wait for the proxy to ACK new clusters at most."""
 
 
 class StreamRegistry:
@@ -157,6 +170,7 @@ class _Signal:
     """Inbox items that are not requests."""
 
     CHANGED = "changed"
+    HOLD_EXPIRED = "hold_expired"
     END = "end"
     CLOSE = "close"
 
@@ -190,6 +204,7 @@ class StreamCore:
         self._last_nack: Nack | None = None
         self._connection = f"{services.replica}-{os.getpid()}-{next(_connection_ids)}"
         self._nonces = itertools.count(1)
+        self._hold: RouteHold | None = None
 
     @property
     def identity(self) -> ProxyIdentity | None:
@@ -262,11 +277,15 @@ class StreamCore:
                 elif item == _Signal.CHANGED:
                     self._change_pending = False
                     await self._push(None, started=self._changed_at)
+                elif item == _Signal.HOLD_EXPIRED:
+                    await self._on_hold_expired()
                 else:
                     if item == _Signal.CLOSE:
                         reason = "replica shutting down"
                     return
         finally:
+            if self._hold is not None:
+                self._hold.timer.cancel()
             services.registry.remove(identity.class_id, self)
             services.metrics.connected.labels(self._variant.protocol).dec()
             services.status.forget(identity.proxy_id, self._connection)
@@ -287,32 +306,77 @@ class StreamCore:
             metrics.acks.labels(label).inc()
         if outcome.acked or outcome.nack is not None or outcome.subscribed:
             self._record_status()
-        if outcome.respond:
-            await self._push({outcome.type_url}, started=started, force=outcome.force)
+        forced = {outcome.type_url} if outcome.force else set()
+        hold = self._hold
+        if (
+            hold is not None
+            and outcome.type_url == CLUSTER_TYPE
+            and (outcome.acked or outcome.nack)
+        ):
+            # The clusters warmed (or were rejected: the last good ones stay): routes may go.
+            self._end_hold(rejected=outcome.nack is not None)
+            await self._push(None, started=hold.started, force=hold.forced | forced)
+        elif outcome.respond:
+            await self._push({outcome.type_url}, started=started, force=forced)
+
+    def _end_hold(self, *, rejected: bool = False) -> None:
+        assert self._hold is not None
+        self._hold.timer.cancel()
+        self._hold = None
+        endpoints = self._states.get(ENDPOINT_TYPE)
+        if rejected and endpoints is not None:
+            # The proxy took none of the new clusters: it will not ask for their endpoints.
+            endpoints.drop_presubscribed()
+
+    async def _on_hold_expired(self) -> None:
+        hold = self._hold
+        if hold is None or time.monotonic() < hold.deadline:
+            return  # released meanwhile (a later hold has its own deadline)
+        waited = time.monotonic() - hold.started
+        log.warning("xds route hold expired", cds_nonce=hold.nonce, seconds=round(waited, 3))
+        self._services.metrics.route_hold_timeouts.inc()
+        self._end_hold()
+        await self._push(None, started=hold.started, force=hold.forced)
+
+    def _hold_routes(self, nonce: str, started: float) -> None:
+        """Hold listeners, routes and removals until the clusters response ``nonce`` is
+        ACKed; a hold already running waits for this later nonce, by its own deadline."""
+        if self._hold is not None:
+            self._hold.nonce = nonce
+            return
+        seconds = self._services.route_hold_seconds
+        timer = asyncio.get_running_loop().call_later(
+            seconds, self._inbox.put_nowait, _Signal.HOLD_EXPIRED
+        )
+        self._hold = RouteHold(nonce, started, time.monotonic() + seconds, timer)
 
     def _ordered_types(self) -> list[str]:
         return sorted(self._states, key=lambda url: (_ORDER.get(url, len(_ORDER)), url))
 
-    async def _push(self, types: set[str] | None, *, started: float, force: bool = False) -> None:
-        """Send what differs, for ``types`` (``None``: every subscribed type)."""
+    async def _push(
+        self, types: set[str] | None, *, started: float, force: Set[str] = frozenset()
+    ) -> None:
+        """Send what differs, for ``types`` (``None``: every subscribed type); the types in
+        ``force`` are answered even if the proxy seems up to date. Listeners, routes and
+        removals are held back while new clusters warm (see the module docstring)."""
         assert self._identity is not None  # set before any request is served
         available = self._services.reader.class_resources(self._identity.class_id)
         if available is None:
             log.debug("class not translated yet")
             return
         plans: list[tuple[TypeState, Plan]] = []
+        warming = False
         try:
             for type_url in self._ordered_types():
                 state = self._states[type_url]
                 if types is not None and type_url not in types and not state.resend:
                     continue
-                forced = force and types is not None and type_url in types
                 plan = self._variant.plan(
-                    state, available.get(type_url, _EMPTY), force=forced,
+                    state, available.get(type_url, _EMPTY), force=type_url in force,
                     memo=self._services.versions,
                 )  # fmt: skip
                 if type_url == CLUSTER_TYPE and plan.first is not None:
-                    await self._resend_endpoints_of_changed_clusters(state, plan.first)
+                    warming = await self._send_endpoints_of_warming_clusters(state, plan.first)
                 if plan.responses:
                     plans.append((state, plan))
             if not plans:
@@ -325,31 +389,56 @@ class StreamCore:
             log.error("xds push skipped", reason=str(exc), content_hash=exc.content_hash)
             self._services.metrics.stream_errors.labels("missing_resource").inc()
             return
+        await self._send_planned(plans, bodies, started, force=force, warming=warming)
+
+    async def _send_planned(
+        self,
+        plans: list[tuple[TypeState, Plan]],
+        bodies: Mapping[str, bytes],
+        started: float,
+        *,
+        force: Set[str],
+        warming: bool,
+    ) -> None:
+        """Every first response in type order, then every last one; while a hold runs (or
+        the clusters response starts one) listeners, routes and removals stay back."""
         for phase in ("first", "last"):
             for state, plan in plans:
                 response = plan.first if phase == "first" else plan.last
-                if response is not None:
-                    await self._send(state, response, bodies, started)
+                if response is None:
+                    continue
+                if self._hold is not None and (phase == "last" or response.type_url in HELD_TYPES):
+                    if response.type_url in force:
+                        self._hold.forced.add(response.type_url)
+                    continue  # planned again on release
+                await self._send(state, response, bodies, started)
+                new_clusters = response.type_url == CLUSTER_TYPE and phase == "first"
+                if new_clusters and (warming or self._hold is not None):
+                    self._hold_routes(state.nonce, started)
 
-    async def _resend_endpoints_of_changed_clusters(
+    async def _send_endpoints_of_warming_clusters(
         self, clusters: TypeState, response: Response
-    ) -> None:
-        endpoints = self._states.get(ENDPOINT_TYPE)
-        if endpoints is None:
-            return
+    ) -> bool:
+        """Mark the endpoints of every EDS cluster ``response`` adds or changes to be sent
+        with it (presubscribing those of new clusters). Returns whether it adds or changes
+        any cluster, i.e. whether the proxy will warm some."""
         known = clusters.known
-        changed = [
+        warming = [
             name
             for name, content_hash in response.resources.items()
-            if known is None or (name in known and known[name] != content_hash)
+            if known is None or known.get(name) != content_hash
         ]
-        if not changed:
-            return
-        bodies = await self._services.reader.bodies(response.resources[n] for n in changed)
-        for name in changed:
+        if not warming:
+            return False
+        endpoints = self._states.get(ENDPOINT_TYPE)
+        if endpoints is None:
+            return True  # the proxy asks for them as it warms the clusters: answered at once
+        bodies = await self._services.reader.bodies(response.resources[n] for n in warming)
+        for name in warming:
             service = eds_service_name(bodies[response.resources[name]])
-            if service and endpoints.subscribes_to(service):
-                endpoints.resend.add(service)
+            if service:
+                endpoints.presubscribe(service)
+        return True
 
     async def _send(
         self, state: TypeState, response: Response, bodies: Mapping[str, bytes], started: float
@@ -391,18 +480,3 @@ def _nack_record(nack: Nack | None) -> NackRecord | None:
     if nack is None:
         return None
     return NackRecord(nack.type_url, nack.version, nack.nonce, nack.error, format_time(nack.at))
-
-
-def eds_service_name(body: bytes) -> str:
-    """The EDS resource name of the cluster packed in ``body``; empty if the cluster does not
-    use EDS (or the bytes are not a cluster)."""
-    try:
-        cluster = cluster_pb2.Cluster.FromString(any_pb2.Any.FromString(body).value)
-    except DecodeError:
-        return ""
-    if cluster.WhichOneof("cluster_discovery_type") != "type":
-        return ""
-    if cluster.type != cluster_pb2.Cluster.EDS:
-        return ""
-    service: str = cluster.eds_cluster_config.service_name or cluster.name
-    return service

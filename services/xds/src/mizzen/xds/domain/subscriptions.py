@@ -64,6 +64,10 @@ class TypeState:
     reported on reconnection): until then even an empty response must be sent."""
     resend: set[str] = field(default_factory=set)
     """Names to send again even if unchanged (endpoints of clusters just updated)."""
+    presubscribed: set[str] = field(default_factory=set)
+    """Names the server added to ``names`` before the proxy asked for them: the endpoints of
+    clusters just added, which Envoy subscribes to as it warms them. A request naming them
+    confirms them; :meth:`drop_presubscribed` forgets those never confirmed."""
 
     def wanted(self, available: Mapping[str, str]) -> Mapping[str, str]:
         """The part of ``available`` (the class's name → hash of this type) to serve:
@@ -89,6 +93,33 @@ class TypeState:
         self.nacked = False
         if self.resend:
             self.resend.difference_update(names)
+
+    def presubscribe(self, name: str) -> None:
+        """Serve ``name`` now, ahead of the proxy's request for it (see ``presubscribed``);
+        it is sent even if the proxy is thought to hold it."""
+        if not self.subscribes_to(name):
+            self.names.add(name)
+            self.presubscribed.add(name)
+        self.resend.add(name)
+
+    def confirm(self, names: Iterable[str]) -> set[str]:
+        """The proxy asked for ``names``: those presubscribed are its own now. Returns those
+        (already being served: no need to send them again)."""
+        confirmed = self.presubscribed.intersection(names)
+        self.presubscribed.difference_update(confirmed)
+        return confirmed
+
+    def drop_presubscribed(self) -> None:
+        """Forget the presubscribed names the proxy never asked for (it did not take the
+        clusters that use them): they are neither wanted nor held any more."""
+        if not self.presubscribed:
+            return
+        dropped = self.presubscribed
+        self.presubscribed = set()
+        self.names.difference_update(dropped)
+        self.resend.difference_update(dropped)
+        if self.known is not None and not dropped.isdisjoint(self.known):
+            self.known = {n: h for n, h in self.known.items() if n not in dropped}
 
     def record_ack(self, nonce: str, version: str) -> None:
         """The proxy accepted the response ``nonce`` and holds ``version``."""
