@@ -11,6 +11,7 @@ from mizzen.cli.demo_cmd import demo
 from mizzen.cli.gateway_cmd import gateway
 from mizzen.cli.mesh.control import mesh_server_address
 from mizzen.cli.proxy_config_cmd import proxy_config
+from mizzen.cli.proxy_status_cmd import proxy_status
 from mizzen.cli.up_cmd import down, status, up
 from mizzen.cli.validate_cmd import validate
 from mizzen.cli.version import version
@@ -49,7 +50,7 @@ def cli(ctx: click.Context, server: str) -> None:
 
 
 for command in (apply, get, delete, validate, analyze_command, history, rollback, version,
-                workload, gateway, proxy_config, up, down, status, demo):  # fmt: skip
+                workload, gateway, proxy_status, proxy_config, up, down, status, demo):  # fmt: skip
     cli.add_command(command)
 
 
