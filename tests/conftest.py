@@ -26,6 +26,7 @@ async def mesh(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Mesh]:
     module adds its own workloads with ``await mesh.workload(...)``."""
     async with await Mesh.start(tmp_path_factory.mktemp("mesh")) as started:
         yield started
+        await started.check_no_nacks()  # every module's Envoys: nothing rejected, ever
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -87,6 +87,7 @@ async def test_envoy_is_served_follows_changes_and_never_stalls(
     assert not (await envoy.config_dump("dynamic_warming_clusters")).get("configs")
 
 
+@pytest.mark.expect_nacks
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_rejected_resource_is_reported_and_the_last_good_config_serves(
     mode: AdsMode, mesh: Mesh, upstreams: Callable[[str], Awaitable[Upstream]]

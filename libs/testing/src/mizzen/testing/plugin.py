@@ -48,11 +48,21 @@ async def nats_server(tmp_path: Path, ports: PortAllocator) -> AsyncIterator[Nat
         await process.stop()
 
 
+async def rejections(envoy: EnvoyProcess) -> dict[str, int]:
+    """The Envoy's ``*update_rejected`` counters (CDS, LDS, RDS, EDS, SDS) that are not zero."""
+    return {name: value for name, value in (await envoy.stats()).items()
+            if name.endswith("update_rejected") and value}  # fmt: skip
+
+
 @pytest_asyncio.fixture
-async def envoy_factory(tmp_path: Path, ports: PortAllocator) -> AsyncIterator[EnvoyFactory]:
+async def envoy_factory(
+    request: pytest.FixtureRequest, tmp_path: Path, ports: PortAllocator
+) -> AsyncIterator[EnvoyFactory]:
     """``await envoy_factory(bootstrap, admin_port=..., name=...)`` starts an Envoy.
 
-    Every Envoy started through the factory is stopped at teardown.
+    Every Envoy started through the factory is stopped at teardown. Before that, any NACK an
+    Envoy recorded fails the test (a generated config that Envoy rejects is a bug), unless the
+    test is marked ``@pytest.mark.expect_nacks`` because it provokes them on purpose.
     """
     started: list[EnvoyProcess] = []
 
@@ -72,6 +82,11 @@ async def envoy_factory(tmp_path: Path, ports: PortAllocator) -> AsyncIterator[E
 
     try:
         yield start
+        if request.node.get_closest_marker("expect_nacks") is None:
+            rejected = {p.name: await rejections(p) for p in started if p.running}
+            rejected = {name: found for name, found in rejected.items() if found}
+            if rejected:
+                pytest.fail(f"Envoy rejected configuration (NACK): {rejected}")
     finally:
         for process in reversed(started):
             with contextlib.suppress(Exception):
