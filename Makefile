@@ -15,7 +15,7 @@ help:
 	@echo "make demo   - install everything and run a local mesh with the Bookinfo sample"
 	@echo "make test   - install everything, lint, type-check and run the whole test suite"
 	@echo "make proto  - regenerate libs/protos from proto/"
-	@echo "make bench  - run the benchmarks in bench/"
+	@echo "make bench  - run the benchmarks in bench/ (store, convergence, startup)"
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -47,6 +47,8 @@ proto: sync
 
 bench: sync
 	$(RUN) python bench/store.py
+	$(RUN) python bench/convergence.py
+	$(RUN) python bench/startup.py
 
 # `make demo` on a fresh machine: install everything (the sync above), then run `mizzen demo`
 # in the foreground: a local mesh, Bookinfo and an ingress gateway on

@@ -7,6 +7,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from google.protobuf import duration_pb2
 
 from mizzen.envoy import CLUSTER_TYPE, make_resource
+from mizzen.launcher import EtcdProcess
 from mizzen.registry import Protocol
 from mizzen.snapshots import (
     ClassSnapshot,
@@ -21,7 +22,7 @@ from mizzen.snapshots import (
     set_key,
     snapshot_key,
 )
-from mizzen.store import MemoryStore
+from mizzen.store import EtcdStore, MemoryStore
 
 
 def cluster(name: str, timeout: int = 1) -> cluster_pb2.Cluster:
@@ -96,3 +97,16 @@ async def test_a_set_referring_to_unwritten_resources_is_refused() -> None:
     writer = SnapshotWriter(MemoryStore())
     with pytest.raises(ValueError, match="never written"):
         await writer.write([], [ResourceSet("s", CLUSTER_TYPE, {"a": "f" * 64})], [])
+
+
+async def test_large_writes_are_split_under_etcds_request_limit(etcd: EtcdProcess) -> None:
+    """Forty 100 KB resources (4 MB) are more than one etcd request may carry (1.5 MiB)."""
+    big = [make_resource(cluster_pb2.Cluster(name=f"c{i}", alt_stat_name="x" * 100_000))
+           for i in range(40)]  # fmt: skip
+    clusters = ResourceSet("cds-big", CLUSTER_TYPE, {r.name: r.hash for r in big})
+    async with await EtcdStore.connect([etcd.endpoint]) as store:
+        stats = await SnapshotWriter(store).write(big, [clusters], [])
+        assert stats.resources == 40
+        stored = await store.get(resource_key(big[-1].hash))
+        assert stored is not None
+        assert stored.value == big[-1].body

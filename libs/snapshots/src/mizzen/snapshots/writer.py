@@ -23,8 +23,10 @@ from mizzen.store import Store, Txn, list_prefix
 
 log = structlog.get_logger(__name__)
 
-# etcd refuses transactions of more than 128 operations by default (--max-txn-ops).
-_BATCH = 100
+# etcd refuses transactions of more than 128 operations by default (--max-txn-ops) and
+# requests over 1.5 MiB (--max-request-bytes): batches stay under both.
+_BATCH_OPS = 100
+_BATCH_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +116,27 @@ class SnapshotWriter:
         return stats
 
     async def _put_all(self, items: Sequence[tuple[str, bytes]], revision: int) -> int:
-        for start in range(0, len(items), _BATCH):
+        for batch in _batches(items):
             txn = Txn()
-            for key, value in items[start : start + _BATCH]:
+            for key, value in batch:
                 txn.then_put(key, value)
             revision = (await self._store.commit(txn)).revision
         return revision
+
+
+def _batches(items: Sequence[tuple[str, bytes]]) -> list[list[tuple[str, bytes]]]:
+    """``items`` in order, split into transactions of at most ``_BATCH_OPS`` puts and about
+    ``_BATCH_BYTES`` (a single larger item goes alone)."""
+    batches: list[list[tuple[str, bytes]]] = []
+    current: list[tuple[str, bytes]] = []
+    size = 0
+    for key, value in items:
+        item_size = len(key) + len(value)
+        if current and (len(current) == _BATCH_OPS or size + item_size > _BATCH_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        current.append((key, value))
+        size += item_size
+    if current:
+        batches.append(current)
+    return batches

@@ -219,6 +219,10 @@ class TranslationPipeline:
             proxy = self._classes.get(class_id)
             if proxy is None:
                 continue
+            # Translation is CPU-bound; yielding between classes keeps lease keepalives and
+            # watches of this loop alive during a long round (a starved keepalive would lose
+            # the leadership mid-round).
+            await asyncio.sleep(0)
             try:
                 generated = translation.generate(proxy)
             except Exception:
