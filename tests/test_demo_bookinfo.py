@@ -272,7 +272,7 @@ async def test_request_timeouts_task(demo: Demo) -> None:
     assert 1.0 <= page.elapsed < 1.6, page.elapsed
 
 
-@pytest.mark.parametrize("victim", ["translator", "discovery", "xds"])
+@pytest.mark.parametrize("victim", ["translator", "discovery", "xds", "etcd", "nats"])
 async def test_a_killed_control_plane_process_drops_no_request(demo: Demo, victim: str) -> None:
     await demo.apply("virtual-service-all-v1", "virtual-service-reviews-v3")
     await demo.settle(lambda p: p.whole and p.reviews_version == "v3")
