@@ -103,6 +103,10 @@ class MeshConfig:
     vs_by_host: Mapping[str, tuple[VirtualService, ...]] = field(init=False)
     dr_by_host: Mapping[str, tuple[DestinationRule, ...]] = field(init=False)
     se_by_host: Mapping[str, tuple[ServiceEntry, ...]] = field(init=False)
+    # The wildcard keys of vs_by_host / dr_by_host, most specific first: a lookup scans these
+    # few instead of every key (which made route generation O(hosts²)).
+    _vs_wildcards: tuple[str, ...] = field(init=False, repr=False)
+    _dr_wildcards: tuple[str, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("virtual_services", "destination_rules", "service_entries", "sidecars",
@@ -122,6 +126,8 @@ class MeshConfig:
         object.__setattr__(self, "vs_by_host", _freeze(vs_index))
         object.__setattr__(self, "dr_by_host", _freeze(dr_index))
         object.__setattr__(self, "se_by_host", _freeze(se_index))
+        object.__setattr__(self, "_vs_wildcards", _wildcard_keys(vs_index))
+        object.__setattr__(self, "_dr_wildcards", _wildcard_keys(dr_index))
 
     @classmethod
     def from_resources(
@@ -156,12 +162,12 @@ class MeshConfig:
     def virtual_services_for(self, hostname: str) -> tuple[VirtualService, ...]:
         """VirtualServices naming ``hostname`` exactly, then those whose wildcard host covers
         it (more specific wildcards first); each once."""
-        return _exact_then_wildcards(self.vs_by_host, hostname)
+        return _exact_then_wildcards(self.vs_by_host, self._vs_wildcards, hostname)
 
     def destination_rules_for(self, hostname: str) -> tuple[DestinationRule, ...]:
         """DestinationRules whose host is ``hostname``, then those whose wildcard host covers
         it (more specific wildcards first)."""
-        return _exact_then_wildcards(self.dr_by_host, hostname)
+        return _exact_then_wildcards(self.dr_by_host, self._dr_wildcards, hostname)
 
     def service_entries_for(self, hostname: str) -> tuple[ServiceEntry, ...]:
         """ServiceEntries declaring ``hostname`` exactly."""
@@ -190,18 +196,19 @@ def _covers(pattern: str, host: str) -> bool:
     return pattern == "*" or (host.endswith(suffix) and len(host) > len(suffix))
 
 
-def _exact_then_wildcards(index: Mapping[str, tuple[_R, ...]], hostname: str) -> tuple[_R, ...]:
+def _wildcard_keys(index: Mapping[str, object]) -> tuple[str, ...]:
+    """The wildcard hosts among ``index``'s keys, most specific (longest) first."""
+    return tuple(sorted((key for key in index if key.startswith("*")),
+                        key=lambda key: (-len(key), key)))  # fmt: skip
+
+
+def _exact_then_wildcards(
+    index: Mapping[str, tuple[_R, ...]], wildcard_keys: tuple[str, ...], hostname: str
+) -> tuple[_R, ...]:
     hostname = hostname.lower()
     found: list[_R] = list(index.get(hostname, ()))
     seen = {id(r) for r in found}
-    wildcards = sorted(
-        (
-            key
-            for key in index
-            if key.startswith("*") and key != hostname and _covers(key, hostname)
-        ),
-        key=lambda key: (-len(key), key),
-    )
+    wildcards = [key for key in wildcard_keys if key != hostname and _covers(key, hostname)]
     for key in wildcards:
         for resource in index[key]:
             if id(resource) not in seen:  # a resource listing two covering wildcards
