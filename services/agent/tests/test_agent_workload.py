@@ -17,7 +17,6 @@ from mizzen.agent import (
     parse_port,
     parse_server_address,
 )
-from mizzen.agent.domain.backoff import Backoff
 from mizzen.envoy import XdsServerAddress, build_bootstrap
 from mizzen.registry import Protocol
 from mizzen.snapshots import InboundPort, Interception, ProxyClass, ProxyType
@@ -193,12 +192,3 @@ def test_exit_status_follows_the_shell() -> None:
     assert exit_status_of(3) == 3
     assert exit_status_of(-15) == 143
     assert exit_status_of(-9) == 137
-
-
-def test_backoff_doubles_up_to_its_maximum_with_jitter() -> None:
-    backoff = Backoff(base=0.5, maximum=3.0, jitter=0.5, rand=lambda: 1.0)
-    assert [backoff.next_delay() for _ in range(5)] == [0.25, 0.5, 1.0, 1.5, 1.5]
-    backoff.reset()
-    assert backoff.next_delay() == 0.25
-    exact = Backoff(base=0.5, maximum=3.0, jitter=0.5, rand=lambda: 0.0)
-    assert [exact.next_delay() for _ in range(4)] == [0.5, 1.0, 2.0, 3.0]

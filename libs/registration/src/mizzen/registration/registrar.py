@@ -35,7 +35,7 @@ from mizzen.registration.errors import (
     StreamEnded,
 )
 from mizzen.registration.session import RegistrationSession
-from mizzen.runtime import create_channel
+from mizzen.runtime import backoff_delay, create_channel
 
 __all__ = ["ChannelFactory", "Registrar", "retry_delay"]
 
@@ -55,8 +55,7 @@ def retry_delay(
     """The backoff after ``rounds`` (0 for the first) consecutive rounds of failed replicas:
     ``initial`` doubled per round up to ``maximum``, times a factor in ``[1 - RETRY_JITTER,
     1]`` drawn with ``rand`` (a float in ``[0, 1)``)."""
-    delay = min(maximum, initial * 2.0 ** min(rounds, 62))  # no float overflow on long outages
-    return delay * (1.0 - RETRY_JITTER * rand())
+    return backoff_delay(rounds, base=initial, maximum=maximum, jitter=RETRY_JITTER, rand=rand)
 
 
 class Registrar:

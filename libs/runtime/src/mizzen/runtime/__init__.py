@@ -6,6 +6,7 @@ and runs ``sys.exit(service_main(MySettings, setup))``. See
 :mod:`mizzen.runtime.service` for the lifecycle and shutdown sequence.
 """
 
+from mizzen.runtime.backoff import Backoff, backoff_delay
 from mizzen.runtime.errors import (
     BindError,
     LifecycleError,
@@ -40,6 +41,7 @@ __all__ = [
     "EXIT_FAILURE",
     "EXIT_FORCED",
     "EXIT_OK",
+    "Backoff",
     "BindError",
     "GrpcServer",
     "HealthServicer",
@@ -54,6 +56,7 @@ __all__ = [
     "SettingsError",
     "Tracing",
     "TracingError",
+    "backoff_delay",
     "bound_log_context",
     "configure_logging",
     "create_channel",

@@ -11,9 +11,9 @@ from typing import Any
 
 import structlog
 
-from mizzen.agent.domain.backoff import Backoff
 from mizzen.agent.errors import ProxyError
 from mizzen.launcher import EnvoyProcess, LauncherError, ProcessStartError
+from mizzen.runtime import Backoff
 
 __all__ = ["ProxySupervisor"]
 

@@ -6,7 +6,21 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Backoff"]
+__all__ = ["Backoff", "backoff_delay"]
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    base: float,
+    maximum: float,
+    jitter: float,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """The delay before retry ``attempt`` (0 for the first): ``base`` doubled per attempt up
+    to ``maximum``, times a factor in ``[1 - jitter, 1]`` drawn with ``rand`` (in ``[0, 1)``)."""
+    delay = min(maximum, base * 2.0 ** min(attempt, 62))  # no float overflow on long outages
+    return delay * (1.0 - jitter * rand())
 
 
 @dataclass(slots=True)
@@ -26,9 +40,10 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The delay before the next attempt."""
-        delay = min(self.maximum, self.base * (2.0**self._attempt))
-        self._attempt = min(self._attempt + 1, 62)  # no float overflow on long outages
-        return delay * (1.0 - self.jitter * self.rand())
+        delay = backoff_delay(self._attempt, base=self.base, maximum=self.maximum,
+                              jitter=self.jitter, rand=self.rand)  # fmt: skip
+        self._attempt = min(self._attempt + 1, 62)
+        return delay
 
     def reset(self) -> None:
         """Start over from ``base``."""
