@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 
-from mizzen.store import Election, Store, StoreError
+from mizzen.store import Election, Store, StoreClosed, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -27,7 +27,8 @@ async def run_while_leader(
 
     ``work`` returning or raising ends the term (the error is logged and the replica campaigns
     again), so a failing leader hands over instead of holding the election while doing nothing.
-    A dead replica's term ends when its lease expires (``ttl`` seconds).
+    A dead replica's term ends when its lease expires (``ttl`` seconds). Returns when the store
+    is closed (the service is shutting down).
     """
     election = Election(store, election_name)
     while True:
@@ -40,8 +41,8 @@ async def run_while_leader(
                 done, _ = await asyncio.wait({term, lost}, return_when=asyncio.FIRST_COMPLETED)
                 for task in (term, lost):
                     task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                # Reap both; a failed term's exception is reported below, not re-raised here.
+                await asyncio.gather(term, lost, return_exceptions=True)
                 if term in done and term.exception() is not None:
                     log.error("leader work failed", election=election_name,
                               error=repr(term.exception()))  # fmt: skip
@@ -50,6 +51,8 @@ async def run_while_leader(
                                 reason=leadership.lost_reason)  # fmt: skip
                 with contextlib.suppress(StoreError):
                     await leadership.resign()
+        except StoreClosed:
+            return  # the service is shutting down
         except StoreError as exc:
             log.warning("election interrupted", election=election_name, error=str(exc))
         await asyncio.sleep(retry_delay)  # back off before campaigning again
