@@ -194,6 +194,12 @@ class NatsBus(Bus):
     async def _flush_raw(self, timeout: float) -> None:
         flush_timeout: Any = timeout  # annotated int, used as float seconds
         with mapped("flush", timeout=timeout):
+            # nats-py's flush() writes its PING straight to the socket, ahead of commands
+            # still in its own outgoing buffer, so the PONG alone does not prove that an
+            # earlier SUB or PUB reached the server (a subscription "confirmed" that way
+            # missed messages about one time in 25). Hand the buffer to the socket first.
+            async with asyncio.timeout(timeout):
+                await self._nc._flush_pending(force_flush=True)
             await self._nc.flush(timeout=flush_timeout)
 
     async def _close_raw(self) -> None:
