@@ -101,17 +101,21 @@ def rds_names_of(any_value: bytes) -> list[str]:
 class DerivedNames:
     """What responses imply, cached: the EDS names of a CDS response, the RDS names of an LDS
     response, the resource names of an EDS/RDS response. State-of-the-world entries are keyed
-    by ``(type URL, version)``; delta entries by ``(type URL, resource name, version)``.
+    by ``(type URL, version, resource sizes)``; delta entries by ``(type URL, resource name,
+    version)``.
     Shared by every proxy of one load generator (one event loop, no locking)."""
 
     def __init__(self) -> None:
-        self._sotw: dict[tuple[str, str], frozenset[str]] = {}
+        self._sotw: dict[tuple[str, str, tuple[int, ...]], frozenset[str]] = {}
         self._delta: dict[tuple[str, str, str], tuple[str, ...]] = {}
         self.misses = 0
 
     def sotw(self, response: Any) -> frozenset[str]:
         """For CDS the EDS names, for LDS the RDS names, else the names of the resources."""
-        key = (response.type_url, response.version_info)
+        # The version names the whole state; a route or endpoint response may carry a part of
+        # it (what changed), so its shape is part of the key.
+        shape = tuple(len(r.value) for r in response.resources)
+        key = (response.type_url, response.version_info, shape)
         found = self._sotw.get(key)
         if found is None:
             self.misses += 1
@@ -272,7 +276,8 @@ class SotwProxy(SimulatedProxy):
                 if first and type_url == CLUSTER_TYPE:
                     follow.append(Request(type_url=LISTENER_TYPE))
             else:
-                state.held = self.names.sotw(response)
+                # Routes and endpoints: a response carries what changed; the rest is kept.
+                state.held = (state.held | self.names.sotw(response)) & state.names
             ack = Request(type_url=type_url, version_info=response.version_info,
                           response_nonce=response.nonce,
                           resource_names=sorted(state.names))  # fmt: skip

@@ -61,6 +61,9 @@ class CellOptions:
     change_timeout: float = 60.0
     profile: Path | None = None
     idle: bool = False
+    rest: float = 1.5
+    """Before the change, wait until xds and the translator used no CPU for this long (0:
+    apply the change as soon as every proxy is synced)."""
     xds_env: tuple[str, ...] = ()
     """``KEY=VALUE`` entries added to xds's environment."""
 
@@ -246,6 +249,25 @@ class Cell:
         other = machine_busy_seconds() - xds - translator - loadgen - sum(rest)
         return xds, translator, loadgen, other
 
+    async def rest(self) -> None:
+        """Wait until the control plane is at rest: xds and the translator used (almost) no
+        CPU for ``options.rest`` seconds. A mesh meets most changes at rest, long after its
+        proxies connected; right after the initial sync both services still finish work of
+        their own (the heap settling once a burst is over: mizzen.runtime.heap)."""
+        window = self.options.rest
+        if not window:
+            return
+        pids = [_pid(self.plane.xds.pid), _pid(self.plane.translator.pid)]
+
+        async def at_rest() -> tuple[bool, str]:
+            before = sum(cpu_seconds(pid) for pid in pids)
+            await asyncio.sleep(window)  # measuring CPU use over a window
+            used = sum(cpu_seconds(pid) for pid in pids) - before
+            return used < 0.02 * window, f"control plane used {used:.2f} CPU s in {window} s"
+
+        async with phase("control plane at rest", 60.0):
+            await until(at_rest, what="control plane at rest")
+
     async def change(self) -> None:
         """Apply the change and measure its push to every proxy."""
         options, plane, loadgen, result = self.options, self.plane, self.loadgen, self.result
@@ -333,5 +355,6 @@ async def run_cell(options: CellOptions, proxies: int, services: int,
         cell = Cell(options, proxies, services, work_dir, stack)
         await cell.start_control_plane()
         await cell.connect_proxies()
+        await cell.rest()
         await cell.change()
         return cell.result

@@ -16,7 +16,9 @@ Each cell of the matrix starts from nothing:
    replicas of ``--workloads`` workloads in capture mode, so the workloads are the classes),
    plus K real Envoys in Mizzen's local mode (one class each). Waits until every proxy holds
    its complete initial config;
-4. applies ONE VirtualService change (a response header carrying a unique marker on the
+4. waits until xds and the translator are at rest (no CPU used for ``--rest`` seconds: the
+   state a mesh meets most changes in; ``--rest 0`` changes right after the initial sync);
+5. applies ONE VirtualService change (a response header carrying a unique marker on the
    route of ``svc-0000``, which every proxy sees) and measures, per proxy, the time from the
    apply returning to that proxy's last ACK of the resulting push: for simulated proxies from
    their ACK timestamps (the last ACK once no response has arrived for ``--quiet`` seconds
@@ -214,6 +216,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="deadline of the initial sync (default 60 s + N*M/5000 s)",
     )
     parser.add_argument("--change-timeout", type=float, default=60.0)
+    parser.add_argument("--rest", type=float, default=1.5, metavar="SECONDS",
+                        help="before the change, wait until xds and the translator used no "
+                             "CPU for this long (default 1.5; 0: change right after the "
+                             "initial sync)")  # fmt: skip
     parser.add_argument(
         "--profile",
         type=Path,

@@ -119,6 +119,42 @@ async def test_changes_notify_the_classes_they_affect(store: MemoryStore) -> Non
         assert reader.class_resources("two") == {CLUSTER_TYPE: {"b": b.hash}}
 
 
+async def test_per_type_maps_are_shared_and_stay_the_same_object_until_their_sets_change(
+    store: MemoryStore,
+) -> None:
+    writer = SnapshotWriter(store)
+    a, b, c, main = cluster("a"), cluster("b"), cluster("c"), listener("main")
+    shared = ResourceSet("cds-shared", CLUSTER_TYPE, {"a": a.hash})
+    own = ResourceSet("cds-own", CLUSTER_TYPE, {"b": b.hash})
+    listeners = ResourceSet("lds", LISTENER_TYPE, {"main": main.hash})
+    both = {CLUSTER_TYPE: ("cds-shared", "cds-own"), LISTENER_TYPE: ("lds",)}
+    snapshots = [ClassSnapshot("one", both), ClassSnapshot("two", both),
+                 ClassSnapshot("three", {CLUSTER_TYPE: ("cds-shared",)})]  # fmt: skip
+    await writer.write([a, b, main], [shared, own, listeners], snapshots)
+    reader = SnapshotReader(store)
+    await reader.load()
+    changes = Changes(reader)
+    one, two, three = (reader.class_resources(c) for c in ("one", "two", "three"))
+    assert one is not None
+    assert two is not None
+    assert three is not None
+    # Classes serving the same sets of a type get one map object.
+    assert one[CLUSTER_TYPE] is two[CLUSTER_TYPE]
+    assert one[LISTENER_TYPE] is two[LISTENER_TYPE]
+    assert three[CLUSTER_TYPE] == {"a": a.hash}
+
+    async with running(reader):
+        await writer.write([c], [ResourceSet("cds-own", CLUSTER_TYPE, {"c": c.hash})], [])
+        await wait_for(lambda: changes.all() == {"one", "two"}, timeout=5, message="set change")
+        after = reader.class_resources("one")
+        assert after is not None
+        assert after is not one
+        assert after[CLUSTER_TYPE] == {"a": a.hash, "c": c.hash}
+        # The type whose sets did not change keeps its map (consumers memoize by identity).
+        assert after[LISTENER_TYPE] is one[LISTENER_TYPE]
+        assert reader.class_resources("three") is three  # not affected at all
+
+
 async def test_bodies_are_fetched_once_checked_and_cached(store: MemoryStore) -> None:
     a, b = cluster("a"), cluster("b")
     await SnapshotWriter(store).write(

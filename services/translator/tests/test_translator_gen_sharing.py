@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 import pytest
+import yaml
 
+from mizzen.api import Resource, parse_document
 from mizzen.registry import Endpoint, Registry, frozen_map
 from mizzen.snapshots import InboundPort, Interception, ProxyClass, ProxyType
 from mizzen.translator.domain.generators import (
@@ -311,3 +313,82 @@ def test_pairs_of_distinct_local_addresses_never_share_listeners(mesh: Scenario)
     }
     for a, b in itertools.combinations(addresses, 2):
         assert listener_sets[a] != listener_sets[b]
+
+
+def _vs(name: str, spec: str) -> Resource:
+    document = yaml.safe_load(
+        f"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}}}\n"
+        f"spec: {spec}"
+    )
+    return parse_document(document, "test")
+
+
+# Each step replaces the VirtualServices (DestinationRules and the registry stay).
+TO_V2 = "{hosts: [reviews], http: [{route: [{destination: {host: reviews, subset: v2}}]}]}"
+ABORT = ("{hosts: [ratings], http: [{fault: {abort: {httpStatus: 500, percentage: {value: 50}}},"
+         " route: [{destination: {host: ratings}}]}]}")  # fmt: skip
+TIMEOUT = "{hosts: [ratings], http: [{timeout: 2s, route: [{destination: {host: ratings}}]}]}"
+WILDCARD = ("{hosts: ['*.default.svc.cluster.local'], http: [{route: [{destination: "
+            "{host: reviews, subset: v1}}]}]}")  # fmt: skip
+BY_SOURCE = ("{hosts: [reviews], http: [{match: [{sourceLabels: {app: productpage}}], route: "
+             "[{destination: {host: reviews, subset: v1}}]}, {route: [{destination: "
+             "{host: reviews, subset: v2}}]}]}")  # fmt: skip
+VS_STEPS: list[dict[str, str]] = [
+    {"reviews": TO_V2},
+    {"reviews": TO_V2, "ratings": ABORT},
+    # A wildcard VirtualService now routes every host no exact one claims.
+    {"ratings": TIMEOUT, "catch": WILDCARD},
+    # sourceLabels: only proxies labelled app=productpage get this match.
+    {"reviews": BY_SOURCE},
+    {},  # every VirtualService deleted
+]
+
+
+def test_virtual_service_changes_reuse_other_virtual_hosts_and_equal_a_fresh_translation(
+    mesh: Scenario,
+) -> None:
+    others = [r for r in mesh.config.destination_rules]
+    classes = [
+        _proxy(),
+        _proxy(interception=Interception.REDIRECT, local_address=""),
+        _proxy(
+            labels=frozen_map({"app": "other"}),
+            interception=Interception.REDIRECT,
+            local_address="",
+        ),
+        _proxy(namespace="shop", local_address="127.0.1.6"),
+    ]
+    previous = MeshTranslation(mesh.config, mesh.registry)
+    for proxy in classes:
+        previous.generate(proxy)
+    reused = 0
+    for step, specs in enumerate(VS_STEPS):
+        virtual_services = [_vs(name, spec) for name, spec in specs.items()]
+        config = MeshConfig.from_resources([*others, *virtual_services])
+        translation = MeshTranslation(config, mesh.registry, previous=previous,
+                                      changed={Input.VIRTUAL_SERVICE})  # fmt: skip
+        for proxy in classes:
+            fresh = generate(config, mesh.registry, proxy)
+            assert _summary(translation.generate(proxy)) == _summary(fresh), (step, proxy)
+        reused += translation.index.vhosts.reused
+        previous = translation
+    # Hosts no changed VirtualService routes (db, api.example.com, ...) were copied.
+    assert reused > 0
+
+    # Any other input changed: nothing carried over.
+    changed = {Input.VIRTUAL_SERVICE, Input.DESTINATION_RULE}
+    translation = MeshTranslation(mesh.config, mesh.registry, previous=previous, changed=changed)
+    translation.generate(classes[0])
+    assert translation.index.vhosts.reused == 0
+
+
+def test_a_round_for_one_new_class_keeps_the_other_classes_sets_reusable(mesh: Scenario) -> None:
+    first = MeshTranslation(mesh.config, mesh.registry)
+    first.generate(_proxy())
+    only_new = MeshTranslation(mesh.config, mesh.registry, previous=first, changed=set())
+    only_new.generate(_proxy(namespace="shop", local_address="127.0.1.6"))
+    after = MeshTranslation(mesh.config, mesh.registry, previous=only_new,
+                            changed={Input.VIRTUAL_SERVICE})  # fmt: skip
+    result = after.generate(_proxy())
+    rebuilt = {s.set_id for s in result.sets} - after.reused_set_ids
+    assert {_generator_of(set_id) for set_id in rebuilt} == {"rds", "lds"}

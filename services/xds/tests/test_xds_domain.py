@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
-from mizzen.envoy import CLUSTER_TYPE, ENDPOINT_TYPE, make_resource, version_of
+from mizzen.envoy import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE, make_resource, version_of
 from mizzen.snapshots import ProxyType
 from mizzen.xds.api import wire
 from mizzen.xds.domain.node import identify
-from mizzen.xds.domain.plans import plan_delta, plan_sotw
+from mizzen.xds.domain.plans import SharedMaps, plan_delta, plan_sotw
 from mizzen.xds.domain.status import (
     NackRecord,
     ProxyStatus,
@@ -81,9 +83,66 @@ def test_sotw_reconnect_with_a_matching_version_sends_nothing() -> None:
     assert plan_sotw(state, {"a": "1"}).responses, "marked for resend: answered"
 
 
+def test_sotw_routes_and_endpoints_carry_only_what_the_proxy_lacks() -> None:
+    memo = SharedMaps()
+    state = TypeState(ROUTE_TYPE, names=frozenset({"80", "9080"}))
+    old = MappingProxyType({"80": "1", "9080": "2", "other": "3"})
+    first = plan_sotw(state, old, memo=memo)
+    assert first.first is not None
+    assert dict(first.first.resources) == {"80": "1", "9080": "2"}, "a first answer: all"
+    state.record_sent(first.first.known_after, first.first.version, "n1", first.first.resources)
+
+    new = MappingProxyType({"80": "1", "9080": "5", "other": "3"})
+    plan = plan_sotw(state, new, memo=memo)
+    assert plan.first is not None
+    assert dict(plan.first.resources) == {"9080": "5"}, "only the changed configuration"
+    assert dict(plan.first.known_after) == {"80": "1", "9080": "5"}
+    assert plan.first.version == version_of({"80": "1", "9080": "5"}), "the whole state's"
+    forced = plan_sotw(state, new, memo=memo, force=True).first
+    assert forced is not None
+    assert dict(forced.resources) == {"80": "1", "9080": "5"}, "asked again: all"
+    state.record_sent(plan.first.known_after, plan.first.version, "n2", plan.first.resources)
+
+    # A name dropped from the subscription: nothing to carry, an empty response moves the
+    # version (so the proxy's ACK matches what it holds).
+    state.names = frozenset({"80"})
+    plan = plan_sotw(state, new, memo=memo)
+    assert plan.first is not None
+    assert not plan.first.resources
+    assert plan.first.version == version_of({"80": "1"})
+
+
+def test_streams_of_a_class_share_their_maps_and_the_work_on_them() -> None:
+    memo = SharedMaps()
+    available = MappingProxyType({f"c{i}": str(i) for i in range(100)})
+    streams = [TypeState(ENDPOINT_TYPE, names=frozenset(available)) for _ in range(3)]
+    plans = [plan_sotw(state, available, memo=memo) for state in streams]
+    assert streams[0].names is streams[1].names is streams[2].names, "one interned name set"
+    wanted = [p.first.known_after for p in plans if p.first is not None]
+    assert len(wanted) == 3
+    assert all(w is available for w in wanted), "names covering the class: its own map"
+
+    partial = [TypeState(ENDPOINT_TYPE, names=frozenset({"c1", "c2", "gone"})) for _ in range(2)]
+    subsets = [plan_sotw(state, available, memo=memo).first for state in partial]
+    assert subsets[0] is not None
+    assert subsets[1] is not None
+    assert subsets[0].known_after is subsets[1].known_after, "one subset per name set"
+    assert dict(subsets[0].known_after) == {"c1": "1", "c2": "2"}
+    for state, plan in zip(partial, subsets, strict=True):
+        assert plan is not None
+        state.record_sent(plan.known_after, plan.version, "n1", plan.resources)
+
+    changed = MappingProxyType({**available, "c2": "new"})
+    diffs = [plan_sotw(state, changed, memo=memo).first for state in partial]
+    assert diffs[0] is not None
+    assert diffs[1] is not None
+    assert diffs[0].resources is diffs[1].resources, "one difference, shared"
+    assert dict(diffs[0].resources) == {"c2": "new"}
+
+
 def test_delta_sends_differences_then_removals() -> None:
-    state = TypeState(ENDPOINT_TYPE, names={"a", "b", "missing"})
-    empty = TypeState(ENDPOINT_TYPE, names={"missing"})
+    state = TypeState(ENDPOINT_TYPE, names=frozenset({"a", "b", "missing"}))
+    empty = TypeState(ENDPOINT_TYPE, names=frozenset({"missing"}))
     assert plan_delta(empty, {}).first is not None, "a first answer even when empty"
     plan = plan_delta(state, {"a": "1", "b": "2", "c": "3"})
     assert plan.first is not None

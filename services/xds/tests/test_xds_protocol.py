@@ -149,3 +149,55 @@ async def _acked(store: Store, proxy_id: str, type_url: str) -> ProxyStatus | No
         return None
     entry = status.types[type_url]
     return status if entry.acked_version and entry.acked_version == entry.sent_version else None
+
+
+async def test_proxies_of_a_class_get_one_encoded_response_and_a_repeat_gets_its_own_nonce(
+    mesh: Mesh, ads: ads_pb2_grpc.AggregatedDiscoveryServiceStub
+) -> None:
+    proxy_class = ProxyClass.from_node_metadata(ProxyType.SIDECAR, {"NAMESPACE": "shop"})
+    await mesh.snapshots.write(proxy_class.class_id, [eds_cluster("a")])
+    calls = [ads.StreamAggregatedResources() for _ in range(3)]
+    try:
+        first = []
+        for index, call in enumerate(calls):
+            node_id = f"sidecar~127.0.0.{index + 20}~pay-{index}.shop~shop.svc.cluster.local"
+            await call.write(discovery_pb2.DiscoveryRequest(node=node(node_id),
+                                                            type_url=CLUSTER_TYPE))  # fmt: skip
+            first.append(await call.read())
+        # Equal state, equal response: the bytes (nonce included) are shared.
+        assert len({r.SerializeToString() for r in first}) == 1
+        assert first[0].nonce.startswith("p")
+
+        for call, response in zip(calls, first, strict=True):
+            await call.write(discovery_pb2.DiscoveryRequest(
+                type_url=CLUSTER_TYPE, version_info=response.version_info,
+                response_nonce=response.nonce))  # fmt: skip
+        await mesh.snapshots.write(proxy_class.class_id, [eds_cluster("a"), eds_cluster("b")])
+        changed = [await call.read() for call in calls]
+        assert len({r.SerializeToString() for r in changed}) == 1
+        assert changed[0].nonce not in {first[0].nonce}
+        assert len(changed[0].resources) == 2
+
+        # The first proxy ACKs, then asks again with the same nonce (as Envoy does when it
+        # re-warms): answered with the same content under a nonce of its own, once.
+        ack = discovery_pb2.DiscoveryRequest(type_url=CLUSTER_TYPE,
+                                             version_info=changed[0].version_info,
+                                             response_nonce=changed[0].nonce)  # fmt: skip
+        await calls[0].write(ack)
+        await calls[0].write(ack)
+        again = await calls[0].read()
+        assert again.version_info == changed[0].version_info
+        assert not again.nonce.startswith("p")
+        assert again.nonce != changed[0].nonce
+        await calls[0].write(discovery_pb2.DiscoveryRequest(
+            type_url=CLUSTER_TYPE, version_info=again.version_info,
+            response_nonce=again.nonce))  # fmt: skip
+
+        async def acked_again() -> bool:
+            status = await stored_status(mesh.store, "pay-0.shop")
+            return status is not None and status.types[CLUSTER_TYPE].acked_nonce == again.nonce
+
+        await wait_for(acked_again, timeout=5, message="the repeat ACKed")
+    finally:
+        for call in calls:
+            call.cancel()

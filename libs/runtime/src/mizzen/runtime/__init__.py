@@ -17,6 +17,7 @@ from mizzen.runtime.errors import (
 from mizzen.runtime.grpc_client import create_channel
 from mizzen.runtime.grpc_server import GrpcServer
 from mizzen.runtime.health import HealthServicer
+from mizzen.runtime.heap import HeapSettler
 from mizzen.runtime.logging import bound_log_context, configure_logging, reset_logging
 from mizzen.runtime.metrics import MetricsServer, create_registry
 from mizzen.runtime.service import (
@@ -45,6 +46,7 @@ __all__ = [
     "BindError",
     "GrpcServer",
     "HealthServicer",
+    "HeapSettler",
     "LifecycleError",
     "LogFormat",
     "LogLevel",

@@ -10,6 +10,12 @@ callers. Bodies are content-addressed, so a cached body is never stale.
 
 Subscribers learn which class ids changed: a class snapshot change affects its class, a set
 change every class whose snapshot refers to the set.
+
+The per-type maps :meth:`SnapshotReader.class_resources` returns are shared and stable: one
+map per distinct tuple of set ids (so classes that serve the same sets of a type get the
+very same map object), rebuilt only when one of its sets changes. Consumers may therefore
+memoize anything derived from a map by its identity (xds does: versions, subsets, encoded
+responses), and an unchanged type of a changed class costs them nothing.
 """
 
 from __future__ import annotations
@@ -139,6 +145,8 @@ class SnapshotReader:
         self._inputs: set[str] = set()
         self._classes_by_set: dict[str, set[str]] = {}
         self._resolved: dict[str, ClassResources] = {}
+        self._unions: dict[tuple[str, ...], Mapping[str, str]] = {}
+        self._unions_by_set: dict[str, set[tuple[str, ...]]] = {}
         self._listeners: list[ClassChangeListener] = []
         self._revision = 0
         self._loaded = False
@@ -180,7 +188,9 @@ class SnapshotReader:
         """What ``class_id`` serves: ``{type URL: {name: hash}}``, the union of its sets per
         type; ``None`` while the class has no snapshot (not translated yet: serve nothing,
         rather than an empty config). A set the snapshot names but the store lacks counts as
-        empty. The result is read-only and shared; it is replaced, not mutated, on change.
+        empty. The result is read-only and shared; it is replaced, not mutated, on change,
+        and each per-type map is the same object for as long as its sets do not change (and
+        for every class that serves the same sets: see the module docstring).
         """
         resolved = self._resolved.get(class_id)
         if resolved is not None:
@@ -188,19 +198,43 @@ class SnapshotReader:
         snapshot = self._classes.get(class_id)
         if snapshot is None:
             return None
-        by_type: dict[str, Mapping[str, str]] = {}
-        for type_url, set_ids in snapshot.sets.items():
-            entries: dict[str, str] = {}
-            for set_id in set_ids:
-                resource_set = self._sets.get(set_id)
-                if resource_set is None:
-                    log.warning("snapshot set missing", class_id=class_id, set_id=set_id)
-                    continue
-                entries.update(resource_set.entries)
-            by_type[type_url] = MappingProxyType(entries) if entries else _EMPTY
-        resolved = MappingProxyType(by_type)
+        resolved = MappingProxyType(
+            {
+                type_url: self._union(class_id, set_ids)
+                for type_url, set_ids in snapshot.sets.items()
+            }
+        )
         self._resolved[class_id] = resolved
         return resolved
+
+    def _union(self, class_id: str, set_ids: tuple[str, ...]) -> Mapping[str, str]:
+        union = self._unions.get(set_ids)
+        if union is not None:
+            return union
+        present = []
+        for set_id in set_ids:
+            resource_set = self._sets.get(set_id)
+            if resource_set is None:
+                log.warning("snapshot set missing", class_id=class_id, set_id=set_id)
+            elif resource_set.entries:
+                present.append(resource_set.entries)
+        if not present:
+            union = _EMPTY
+        elif len(present) == 1:
+            union = present[0]  # the set's own read-only map
+        else:
+            entries: dict[str, str] = {}
+            for part in present:
+                entries.update(part)
+            union = MappingProxyType(entries)
+        self._unions[set_ids] = union
+        for set_id in set_ids:
+            self._unions_by_set.setdefault(set_id, set()).add(set_ids)
+        return union
+
+    def _forget_unions(self, set_id: str) -> None:
+        for set_ids in self._unions_by_set.pop(set_id, ()):
+            self._unions.pop(set_ids, None)
 
     def subscribe(self, listener: ClassChangeListener) -> Callable[[], None]:
         """Call ``listener(class_ids, revision)`` after every change that may alter what those
@@ -305,6 +339,7 @@ class SnapshotReader:
             if self._sets.get(set_id) == new_set:
                 return frozenset()
             self._sets[set_id] = new_set
+        self._forget_unions(set_id)
         affected = frozenset(self._classes_by_set.get(set_id, ()))
         for class_id in affected:
             self._resolved.pop(class_id, None)
@@ -316,6 +351,8 @@ class SnapshotReader:
         self._inputs.clear()
         self._classes_by_set.clear()
         self._resolved.clear()
+        self._unions.clear()
+        self._unions_by_set.clear()
         for kv in kvs:
             key = kv.key.decode()
             if key.startswith(SETS_PREFIX):
@@ -350,6 +387,17 @@ class SnapshotReader:
                     users.discard(class_id)
                     if not users:
                         del self._classes_by_set[set_id]
+            if set_ids and set_ids in self._unions and not self._union_used(set_ids):
+                self._unions.pop(set_ids)
+                for set_id in set_ids:
+                    unions = self._unions_by_set.get(set_id)
+                    if unions is not None:
+                        unions.discard(set_ids)
+
+    def _union_used(self, set_ids: tuple[str, ...]) -> bool:
+        """Whether a class (still indexed) serves exactly ``set_ids`` for some type."""
+        users = self._classes_by_set.get(set_ids[0], ())
+        return any(set_ids in self._classes[user].sets.values() for user in users)
 
     def _notify(self, class_ids: frozenset[str]) -> None:
         for listener in list(self._listeners):

@@ -58,6 +58,7 @@ async def setup(runtime: ServiceRuntime[TranslatorSettings]) -> None:
             store, repository, build_config=build_config, new_translation=_new_translation,
             metrics=metrics, quiet=settings.debounce_quiet_seconds,
             max_delay=settings.debounce_max_seconds,
+            idle=settings.debounce_idle_seconds or None,
         )  # fmt: skip
         await pipeline.run()
 

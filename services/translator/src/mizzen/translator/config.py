@@ -40,6 +40,11 @@ class TranslatorSettings(ServiceSettings):
     debounce_max_seconds: Annotated[
         float, Setting("Translate at the latest this long after a burst began.", minimum=0.0)
     ] = 1.0
+    debounce_idle_seconds: Annotated[
+        float,
+        Setting("A change after this long without translating is translated at once "
+                "(0: always wait to be quiet).", minimum=0.0),
+    ] = 1.0  # fmt: skip
     election_ttl_seconds: Annotated[
         int,
         Setting(

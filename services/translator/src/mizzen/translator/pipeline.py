@@ -21,6 +21,7 @@ from mizzen.api import Resource
 from mizzen.configstore import ConfigRepository, EventType, ResourceKey
 from mizzen.envoy import EnvoyResource
 from mizzen.registry import REGISTRY_PREFIX, SERVICES_PREFIX, RegistryView
+from mizzen.runtime import HeapSettler
 from mizzen.snapshots import (
     CLASSES_PREFIX,
     ClassSnapshot,
@@ -96,6 +97,8 @@ class TranslationPipeline:
         metrics: PipelineMetrics,
         quiet: float = 0.1,
         max_delay: float = 1.0,
+        idle: float | None = None,
+        heap: HeapSettler | None = None,
     ) -> None:
         self._store = store
         self._repository = repository
@@ -106,6 +109,8 @@ class TranslationPipeline:
         self._metrics = metrics
         self._quiet = quiet
         self._max_delay = max_delay
+        self._idle = idle
+        self._heap = heap or HeapSettler()
         self._writer = SnapshotWriter(store)
         self._signal = ChangeSignal()
         self._resources: dict[ResourceKey, Resource] = {}
@@ -123,6 +128,12 @@ class TranslationPipeline:
     async def run(self) -> None:
         """Watch, debounce and translate until cancelled."""
         await self._writer.load()
+        try:
+            await self._run()
+        finally:
+            self._heap.close()
+
+    async def _run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._watch_config(), name="watch config")
             tasks.create_task(self._watch_registry(), name="watch registry")
@@ -133,7 +144,8 @@ class TranslationPipeline:
                      classes=len(self._classes))  # fmt: skip
             await self._push()
             tasks.create_task(debounce(self._signal, self._push, quiet=self._quiet,
-                                       max_delay=self._max_delay), name="debounce")  # fmt: skip
+                                       max_delay=self._max_delay, idle=self._idle),
+                              name="debounce")  # fmt: skip
 
     async def _watch_config(self) -> None:
         async for event in self._repository.watch():
@@ -239,6 +251,9 @@ class TranslationPipeline:
         self._metrics.written.labels("sets").inc(stats.sets)
         self._metrics.written.labels("classes").inc(stats.classes)
         elapsed = time.perf_counter() - started
+        # A round leaves a new translation behind: collect the old one once things are quiet,
+        # not in the middle of the next round (see mizzen.runtime.heap).
+        self._heap.busy()
         self._metrics.push_seconds.observe(elapsed)
         log.info("translated", classes=len(targets), resources=stats.resources, sets=stats.sets,
                  snapshots=stats.classes, revision=stats.revision,

@@ -52,6 +52,11 @@ async def setup(runtime: ServiceRuntime[XdsSettings]) -> None:
         route_hold_seconds=settings.route_hold_seconds,
     )  # fmt: skip
     ads = AdsService(services)
+
+    async def stop_settling() -> None:
+        services.heap.close()
+
+    runtime.on_shutdown(stop_settling, name="heap-settler")
     runtime.grpc.add_service(ADS_SERVICE, lambda server: server.add_generic_rpc_handlers(
         (ads.rpc_handler(),)))  # fmt: skip
 

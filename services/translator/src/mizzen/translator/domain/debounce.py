@@ -41,6 +41,7 @@ async def debounce(
     *,
     quiet: float,
     max_delay: float,
+    idle: float | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Call ``push`` once per burst of changes, forever.
@@ -48,14 +49,23 @@ async def debounce(
     A burst ends when no change came for ``quiet`` seconds, or ``max_delay`` seconds after
     its first change, whichever is first (so a steady trickle of changes still gets pushed).
     Changes during a push start the next burst. Exceptions from ``push`` propagate.
+
+    With ``idle``, a change that comes after no push for ``idle`` seconds is pushed at once,
+    without waiting to be quiet: on a mesh at rest a change usually comes alone (one
+    ``mizzen apply`` is one transaction, however many documents it holds), and should not
+    wait for company. Changes that follow it while it is pushed form the next burst, which
+    is debounced as above.
     """
+    last_push = float("-inf")
     while True:
         await changes.wait()
         first = last = clock()
-        while True:
-            deadline = min(last + quiet, first + max_delay)
-            remaining = deadline - clock()
-            if remaining <= 0 or not await changes.wait(remaining):
-                break
-            last = clock()
+        if idle is None or first - last_push < idle:
+            while True:
+                deadline = min(last + quiet, first + max_delay)
+                remaining = deadline - clock()
+                if remaining <= 0 or not await changes.wait(remaining):
+                    break
+                last = clock()
         await push()
+        last_push = clock()

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from mizzen.envoy import version_of
 from mizzen.xds.api import wire
 from mizzen.xds.api.stream import RequestOutcome, Variant
-from mizzen.xds.domain.plans import Plan, Response, VersionMemo, plan_delta
+from mizzen.xds.domain.plans import Plan, Response, SharedMaps, plan_delta
 from mizzen.xds.domain.subscriptions import WILDCARD_NAME, WILDCARD_TYPES, Nack, TypeState
 
 
@@ -72,33 +72,34 @@ class DeltaVariant(Variant):
         names = list(names)
         # A name the server presubscribed (endpoints of a new cluster) was sent already.
         confirmed = state.confirm(names)
+        added = []
         for name in names:
             if name == WILDCARD_NAME:
                 state.wildcard = True
             else:
-                state.names.add(name)
+                added.append(name)
                 if resend and name not in confirmed:
                     state.resend.add(name)
+        if added:
+            state.names = state.names.union(added)
 
     @staticmethod
     def _unsubscribe(state: TypeState, names: Iterable[str]) -> None:
-        names = list(names)
-        if not names:
+        gone = set(names)
+        if not gone:
             return
-        known = dict(state.known or {})  # a copy: the one held may be shared
-        for name in names:
-            if name == WILDCARD_NAME:
-                state.wildcard = False
-                known = {n: h for n, h in known.items() if n in state.names}
-            else:
-                state.names.discard(name)
-                if not state.subscribes_to(name):
-                    known.pop(name, None)
-                    state.resend.discard(name)
+        if WILDCARD_NAME in gone:
+            gone.discard(WILDCARD_NAME)
+            state.wildcard = False
+        state.names = state.names - gone
+        # Held names no longer wanted are forgotten: those unsubscribed by name, and after
+        # leaving the wildcard, every name not subscribed by name.
+        known = {n: h for n, h in (state.known or {}).items() if state.subscribes_to(n)}
+        state.resend.difference_update(n for n in gone if not state.subscribes_to(n))
         state.known = known
 
     def plan(
-        self, state: TypeState, available: Mapping[str, str], *, force: bool, memo: VersionMemo
+        self, state: TypeState, available: Mapping[str, str], *, force: bool, memo: SharedMaps
     ) -> Plan:
         """See :meth:`Variant.plan` and :func:`~mizzen.xds.domain.plans.plan_delta`."""
         return plan_delta(state, available, memo=memo)

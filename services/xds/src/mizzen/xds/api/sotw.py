@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from mizzen.xds.api import wire
 from mizzen.xds.api.stream import RequestOutcome, Variant
-from mizzen.xds.domain.plans import Plan, Response, VersionMemo, plan_sotw
+from mizzen.xds.domain.plans import Plan, Response, SharedMaps, plan_sotw
 from mizzen.xds.domain.subscriptions import WILDCARD_NAME, WILDCARD_TYPES, TypeState
 
 
@@ -45,11 +45,12 @@ class SotwVariant(Variant):
         nonce: str = request.response_nonce if state.nonce else ""
         if nonce and nonce != state.nonce:
             return RequestOutcome(type_url)  # stale
-        names = {sys.intern(name) for name in request.resource_names}
+        names = frozenset(sys.intern(name) for name in request.resource_names)
         wildcard = WILDCARD_NAME in names or (
             not names and (type_url in WILDCARD_TYPES if first else state.wildcard)
         )
-        names.discard(WILDCARD_NAME)
+        if WILDCARD_NAME in names:
+            names = names - {WILDCARD_NAME}
         changed = names != state.names or wildcard != state.wildcard
         state.names, state.wildcard = names, wildcard
         # Not stale: the proxy saw our latest response, so its names are the truth now.
@@ -74,7 +75,7 @@ class SotwVariant(Variant):
         return RequestOutcome(type_url, respond=True, force=not first, subscribed=first)
 
     def plan(
-        self, state: TypeState, available: Mapping[str, str], *, force: bool, memo: VersionMemo
+        self, state: TypeState, available: Mapping[str, str], *, force: bool, memo: SharedMaps
     ) -> Plan:
         """See :meth:`Variant.plan` and :func:`~mizzen.xds.domain.plans.plan_sotw`."""
         return plan_sotw(state, available, force=force, memo=memo)

@@ -50,10 +50,11 @@ import structlog
 from google.protobuf import json_format
 
 from mizzen.envoy import CLUSTER_TYPE, ENDPOINT_TYPE, PUSH_ORDER
-from mizzen.runtime import bound_log_context
+from mizzen.runtime import HeapSettler, bound_log_context
 from mizzen.snapshots import MissingResourceError, SnapshotReader
+from mizzen.xds.api.encoded import EncodedResponses
 from mizzen.xds.domain.node import ProxyIdentity, identify
-from mizzen.xds.domain.plans import Plan, Response, VersionMemo
+from mizzen.xds.domain.plans import Plan, Response, SharedMaps
 from mizzen.xds.domain.status import NackRecord, ProxyStatus, TypeStatus, format_time
 from mizzen.xds.domain.subscriptions import Nack, TypeState
 from mizzen.xds.domain.warming import HELD_TYPES, RouteHold, eds_service_name
@@ -93,10 +94,10 @@ class Variant(ABC):
 
     @abstractmethod
     def plan(
-        self, state: TypeState, available: Mapping[str, str], *, force: bool, memo: VersionMemo
+        self, state: TypeState, available: Mapping[str, str], *, force: bool, memo: SharedMaps
     ) -> Plan:
-        """The responses that bring the proxy from ``state`` to ``available`` (``memo``
-        remembers the versions of the shared maps, for every stream of the replica)."""
+        """The responses that bring the proxy from ``state`` to ``available`` (``memo`` holds
+        what the streams of the replica share: name sets, subsets, versions, differences)."""
 
     @abstractmethod
     def encode(
@@ -114,7 +115,10 @@ class StreamServices:
     status: ProxyStatusRecorder
     metrics: XdsMetrics
     replica: str
-    versions: VersionMemo = field(default_factory=VersionMemo)
+    shared: SharedMaps = field(default_factory=SharedMaps)
+    responses: EncodedResponses = field(default_factory=EncodedResponses)
+    heap: HeapSettler = field(default_factory=HeapSettler)
+    """Told of every push, so that the heap settles between bursts, not during one."""
     route_hold_seconds: float = DEFAULT_ROUTE_HOLD_SECONDS
     """How long listeners and routes wait for the proxy to ACK new clusters at most."""
 
@@ -360,6 +364,7 @@ class StreamCore:
         ``force`` are answered even if the proxy seems up to date. Listeners, routes and
         removals are held back while new clusters warm (see the module docstring)."""
         assert self._identity is not None  # set before any request is served
+        self._services.heap.busy()
         available = self._services.reader.class_resources(self._identity.class_id)
         if available is None:
             log.debug("class not translated yet")
@@ -373,7 +378,7 @@ class StreamCore:
                     continue
                 plan = self._variant.plan(
                     state, available.get(type_url, _EMPTY), force=type_url in force,
-                    memo=self._services.versions,
+                    memo=self._services.shared,
                 )  # fmt: skip
                 if type_url == CLUSTER_TYPE and plan.first is not None:
                     warming = await self._send_endpoints_of_warming_clusters(state, plan.first)
@@ -434,17 +439,24 @@ class StreamCore:
         if endpoints is None:
             return True  # the proxy asks for them as it warms the clusters: answered at once
         bodies = await self._services.reader.bodies(response.resources[n] for n in warming)
-        for name in warming:
-            service = eds_service_name(bodies[response.resources[name]])
-            if service:
-                endpoints.presubscribe(service)
+        services = (eds_service_name(bodies[response.resources[name]]) for name in warming)
+        endpoints.presubscribe(service for service in services if service)
         return True
 
     async def _send(
         self, state: TypeState, response: Response, bodies: Mapping[str, bytes], started: float
     ) -> None:
-        nonce = f"{next(self._nonces)}"
-        data = self._variant.encode(response, bodies, nonce, self._services.replica)
+        variant, replica = self._variant, self._services.replica
+        if response.shared and response.version != state.version:
+            # Every stream of the class moving to this version gets these very bytes (see
+            # mizzen.xds.api.encoded for why its nonce is safe to share).
+            nonce, data = self._services.responses.get(
+                variant.protocol, response,
+                lambda shared_nonce: variant.encode(response, bodies, shared_nonce, replica),
+            )  # fmt: skip
+        else:
+            nonce = f"{next(self._nonces)}"
+            data = variant.encode(response, bodies, nonce, replica)
         await self._write(data)
         state.record_sent(response.known_after, response.version, nonce, response.resources.keys())
         label = type_label(response.type_url)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mizzen.snapshots import ProxyClass, ProxyType
@@ -32,11 +32,11 @@ class ProxyIdentity:
     node_id: str
     proxy_id: str
     proxy_class: ProxyClass
+    class_id: str = field(init=False)
+    """The proxy's class id (computed once: a stream asks for it at every push)."""
 
-    @property
-    def class_id(self) -> str:
-        """The proxy's class id."""
-        return self.proxy_class.class_id
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "class_id", self.proxy_class.class_id)
 
 
 def identify(node_id: str, metadata: Mapping[str, Any]) -> ProxyIdentity:

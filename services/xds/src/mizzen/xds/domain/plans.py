@@ -9,9 +9,10 @@ something may still refer to it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Generic, TypeVar
 
 from mizzen.envoy import version_of
 from mizzen.xds.domain.subscriptions import FULL_STATE_TYPES, TypeState
@@ -29,6 +30,10 @@ class Response:
     known_after: Mapping[str, str]
     version: str
     removed: tuple[str, ...] = ()
+    shared: bool = False
+    """Whether ``resources`` is a shared, immutable map (the class's, or one of
+    :class:`SharedMaps`): streams in the same state get this very response, which may then
+    be encoded once for all of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,33 +52,135 @@ class Plan:
 NOTHING = Plan()
 
 
-class VersionMemo:
-    """Remembers :func:`~mizzen.envoy.version_of` of the last ``size`` immutable maps it was
-    asked about, by identity: the streams of one class share the reader's maps, so a push to
-    a thousand of them hashes each map once. Holds the maps it remembers (so an identity is
-    never reused while remembered). Not thread-safe; use from one event loop."""
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Lru(Generic[K, V]):
+    """A dict that forgets its least recently used entries beyond ``size``."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+
+class SharedMaps:
+    """What the streams of one replica share, so that a push to a thousand proxies of a class
+    does each piece of work once, and holds each map once:
+
+    - :meth:`names`: one interned set per distinct subscription (a thousand Envoys of a
+      class subscribe to the same thousand endpoint names);
+    - :meth:`wanted`: the subscribed part of a class's map, one object per (map, name set),
+      and the class's map itself when the names cover it (the usual case);
+    - :meth:`version`: :func:`~mizzen.envoy.version_of` of a map;
+    - :meth:`diff`: what differs between two maps (what a proxy holds and what it should).
+
+    Maps are remembered by identity (the reader's maps are shared and immutable, see
+    :class:`~mizzen.snapshots.SnapshotReader`), and held while remembered, so an identity is
+    never reused meanwhile. Every argument map must never change afterwards. Bounded (least
+    recently used entries are forgotten: that costs recomputation, never correctness). Not
+    thread-safe; use from one event loop.
+    """
 
     def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._versions: OrderedDict[int, tuple[Mapping[str, str], str]] = OrderedDict()
+        self._names: _Lru[frozenset[str], frozenset[str]] = _Lru(size)
+        self._versions: _Lru[int, tuple[Mapping[str, str], str]] = _Lru(size)
+        self._wanted: _Lru[tuple[int, int], tuple[Mapping[str, str], frozenset[str],
+                                                   Mapping[str, str]]] = _Lru(size)  # fmt: skip
+        self._diffs: _Lru[tuple[int, int], tuple[Mapping[str, str], Mapping[str, str],
+                                                  Diff]] = _Lru(size)  # fmt: skip
+
+    def names(self, names: frozenset[str]) -> frozenset[str]:
+        """The one shared set equal to ``names`` (``names`` itself the first time)."""
+        found = self._names.get(names)
+        if found is None:
+            self._names.put(names, names)
+            return names
+        return found
 
     def version(self, hashes: Mapping[str, str]) -> str:
-        """``version_of(hashes)``; ``hashes`` must never change afterwards."""
+        """``version_of(hashes)``."""
         key = id(hashes)
         found = self._versions.get(key)
         if found is not None and found[0] is hashes:
-            self._versions.move_to_end(key)
             return found[1]
         version = version_of(hashes)
-        self._versions[key] = (hashes, version)
-        if len(self._versions) > self._size:
-            self._versions.popitem(last=False)
+        self._versions.put(key, (hashes, version))
         return version
 
+    def wanted(self, available: Mapping[str, str], names: frozenset[str]) -> Mapping[str, str]:
+        """The entries of ``available`` named in ``names`` (``available`` itself when
+        ``names`` covers it); read-only and shared."""
+        key = (id(available), id(names))
+        found = self._wanted.get(key)
+        if found is not None and found[0] is available and found[1] is names:
+            return found[2]
+        if available.keys() <= names:
+            subset = available
+        else:
+            subset = MappingProxyType({n: available[n] for n in names if n in available})
+        self._wanted.put(key, (available, names, subset))
+        return subset
 
-def _version(want: Mapping[str, str], state: TypeState, memo: VersionMemo | None) -> str:
-    # Only a wildcard subscription's map is the shared, immutable one worth remembering.
-    return memo.version(want) if memo is not None and state.wildcard else version_of(want)
+    def diff(self, known: Mapping[str, str], want: Mapping[str, str]) -> Diff:
+        """What a proxy holding ``known`` lacks of ``want``, and what it holds beyond it."""
+        key = (id(known), id(want))
+        found = self._diffs.get(key)
+        if found is not None and found[0] is known and found[1] is want:
+            return found[2]
+        result = _diff(known, want)
+        self._diffs.put(key, (known, want, result))
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    """``updated``: the wanted entries the proxy lacks or holds with another hash;
+    ``removed``: the names it holds that are not wanted (sorted)."""
+
+    updated: Mapping[str, str]
+    removed: tuple[str, ...]
+
+
+def _diff(known: Mapping[str, str], want: Mapping[str, str]) -> Diff:
+    if not known:
+        return Diff(want, ())
+    updated = {n: h for n, h in want.items() if known.get(n) != h}
+    removed = tuple(sorted(n for n in known if n not in want))
+    return Diff(MappingProxyType(updated) if updated else _EMPTY, removed)
+
+
+def _wanted(
+    state: TypeState, available: Mapping[str, str], memo: SharedMaps | None
+) -> Mapping[str, str]:
+    if state.wildcard:
+        return available
+    if memo is None:
+        return {name: available[name] for name in state.names if name in available}
+    state.names = memo.names(state.names)
+    return memo.wanted(available, state.names)
+
+
+def _version(want: Mapping[str, str], memo: SharedMaps | None) -> str:
+    return version_of(want) if memo is None else memo.version(want)
+
+
+def _with_resends(
+    updated: Mapping[str, str], want: Mapping[str, str], resend: Set[str]
+) -> Mapping[str, str]:
+    extra = {n: want[n] for n in resend if n in want and n not in updated}
+    return {**updated, **extra} if extra else updated
 
 
 def plan_sotw(
@@ -81,32 +188,44 @@ def plan_sotw(
     available: Mapping[str, str],
     *,
     force: bool = False,
-    memo: VersionMemo | None = None,
+    memo: SharedMaps | None = None,
 ) -> Plan:
-    """State of the world: send the wanted resources when their version differs from the
-    proxy's, when the proxy has no answer yet, when ``force`` is set (a repeated request) or
-    when some wanted name must be resent. For full-state types (clusters, listeners) whose
+    """State of the world: send when the wanted state's version differs from the proxy's,
+    when the proxy has no answer yet, when ``force`` is set (a repeated request) or when some
+    wanted name must be resent.
+
+    Full-state types (clusters, listeners) always carry the whole wanted state; when an
     update also drops names, the first response keeps the dropped ones and the last one
-    removes them.
+    removes them. The other types (routes, endpoints) carry only the resources the proxy
+    lacks or holds in another version (and those to resend): the protocol leaves the
+    resources a response omits unchanged, so a change to one route configuration sends that
+    one, not every route configuration the proxy has. A forced or first answer carries all.
 
     When nothing is to be sent and ``state.known`` was unknown, it becomes the wanted map
-    (the proxy's reported version matched it); that is this function's only side effect.
-    ``available`` must not change afterwards (responses and states keep it).
+    (the proxy's reported version matched it); that is this function's only side effect
+    besides interning ``state.names`` in ``memo``. ``available`` must not change afterwards
+    (responses and states keep it).
     """
-    want = state.wanted(available)
-    version = _version(want, state, memo)
-    resend = bool(state.resend & want.keys())
+    want = _wanted(state, available, memo)
+    version = _version(want, memo)
+    shared = memo is not None
+    resend = state.resend & want.keys()
     if not (force or resend or not state.answered or version != state.version):
         if state.known is None:
             state.known = want
         return NOTHING
-    known = state.known or {}
-    dropped = (
-        {name: h for name, h in known.items() if name not in want}
-        if state.type_url in FULL_STATE_TYPES
-        else {}
-    )
-    final = Response(state.type_url, want, want, version)
+    known = state.known
+    if state.type_url not in FULL_STATE_TYPES:
+        if force or known is None:
+            return Plan(first=Response(state.type_url, want, want, version, shared=shared))
+        changes = memo.diff(known, want) if memo is not None else _diff(known, want)
+        # Nothing to carry (names were only dropped): an empty response moves the version.
+        updated = _with_resends(changes.updated, want, resend)
+        shared = shared and updated is changes.updated
+        return Plan(first=Response(state.type_url, updated, want, version, shared=shared))
+    known = known or {}
+    dropped = {name: h for name, h in known.items() if name not in want}
+    final = Response(state.type_url, want, want, version, shared=shared)
     if not dropped:
         return Plan(first=final)
     merged = {**dropped, **want}
@@ -116,26 +235,30 @@ def plan_sotw(
 
 
 def plan_delta(
-    state: TypeState, available: Mapping[str, str], *, memo: VersionMemo | None = None
+    state: TypeState, available: Mapping[str, str], *, memo: SharedMaps | None = None
 ) -> Plan:
     """Incremental: send the wanted resources whose hash the proxy does not hold (or that
     must be resent), then remove the names it holds that are no longer wanted. A proxy
     without any answer yet gets one even when it is empty. Once both are applied the proxy
     holds exactly the wanted map, so that is what the last response records (shared, for a
     wildcard subscription). ``available`` must not change afterwards."""
-    want = state.wanted(available)
+    want = _wanted(state, available, memo)
     known = state.known or _EMPTY
-    updated = {n: h for n, h in want.items() if known.get(n) != h or n in state.resend}
-    removed = tuple(sorted(n for n in known if n not in want))
+    changes = memo.diff(known, want) if memo is not None else _diff(known, want)
+    updated = _with_resends(changes.updated, want, state.resend)
+    shared = memo is not None and updated is changes.updated
+    removed = changes.removed
     if not updated and not removed:
         if state.answered:
             return NOTHING
-        return Plan(first=Response(state.type_url, _EMPTY, want, _version(want, state, memo)))
-    version = _version(want, state, memo)
+        empty = Response(state.type_url, _EMPTY, want, _version(want, memo), shared=True)
+        return Plan(first=empty)
+    version = _version(want, memo)
     if not removed:
-        return Plan(first=Response(state.type_url, updated, want, version))
+        return Plan(first=Response(state.type_url, updated, want, version, shared=shared))
     first = None
     if updated:
         after_update = {**known, **updated}
-        first = Response(state.type_url, updated, after_update, version_of(after_update))
-    return Plan(first, Response(state.type_url, _EMPTY, want, version, removed))
+        first = Response(state.type_url, updated, after_update, version_of(after_update),
+                         shared=shared)  # fmt: skip
+    return Plan(first, Response(state.type_url, _EMPTY, want, version, removed, shared=True))

@@ -52,7 +52,9 @@ class TypeState:
 
     type_url: str
     wildcard: bool = False
-    names: set[str] = field(default_factory=set)
+    names: frozenset[str] = frozenset()
+    """Subscribed names (besides the wildcard). Replaced, never mutated, so that the streams
+    of a class can share one interned set (:meth:`~mizzen.xds.domain.plans.SharedMaps.names`)."""
     known: Mapping[str, str] | None = field(default_factory=dict)
     version: str = ""
     nonce: str = ""
@@ -94,13 +96,15 @@ class TypeState:
         if self.resend:
             self.resend.difference_update(names)
 
-    def presubscribe(self, name: str) -> None:
-        """Serve ``name`` now, ahead of the proxy's request for it (see ``presubscribed``);
-        it is sent even if the proxy is thought to hold it."""
-        if not self.subscribes_to(name):
-            self.names.add(name)
-            self.presubscribed.add(name)
-        self.resend.add(name)
+    def presubscribe(self, names: Iterable[str]) -> None:
+        """Serve ``names`` now, ahead of the proxy's request for them (see
+        ``presubscribed``); they are sent even if the proxy is thought to hold them."""
+        names = list(names)
+        new = [name for name in names if not self.subscribes_to(name)]
+        if new:
+            self.names = self.names.union(new)
+            self.presubscribed.update(new)
+        self.resend.update(names)
 
     def confirm(self, names: Iterable[str]) -> set[str]:
         """The proxy asked for ``names``: those presubscribed are its own now. Returns those
@@ -116,7 +120,7 @@ class TypeState:
             return
         dropped = self.presubscribed
         self.presubscribed = set()
-        self.names.difference_update(dropped)
+        self.names = self.names - dropped
         self.resend.difference_update(dropped)
         if self.known is not None and not dropped.isdisjoint(self.known):
             self.known = {n: h for n, h in self.known.items() if n not in dropped}

@@ -62,6 +62,7 @@ from mizzen.translator.domain.generators.routes import (
     capture_route_configurations,
     local_route_configuration,
 )
+from mizzen.translator.domain.generators.vhosts import VirtualHostCache
 from mizzen.translator.domain.generators.view import MeshIndex, ProxyView
 from mizzen.translator.domain.mesh_config import MeshConfig
 
@@ -310,14 +311,20 @@ class MeshTranslation:
         previous: MeshTranslation | None = None,
         changed: Iterable[Input] = ALL_INPUTS,
     ) -> None:
-        self.index = MeshIndex(config, registry)
-        self._reusable: dict[str, GeneratedSet] = {}
+        changed_inputs = frozenset(changed)
+        earlier: VirtualHostCache | None = previous.index.vhosts if previous is not None else None
+        self.index: MeshIndex = MeshIndex(
+            config, registry, VirtualHostCache.carried(earlier, changed_inputs)
+        )
+        self._reusable: dict[str, tuple[str, GeneratedSet]] = {}
         if previous is not None:
-            changed_inputs = frozenset(changed)
             inputs_of = {name: g.inputs for name, g in _ALL_GENERATORS.items()}
+            # What the previous translation built or could have reused: a round that
+            # translated only a new class must not make every other class's sets stale.
+            candidates = {**previous._reusable, **previous._built}
             self._reusable = {
-                set_id: generated
-                for set_id, (name, generated) in previous._built.items()
+                set_id: (name, generated)
+                for set_id, (name, generated) in candidates.items()
                 if not inputs_of[name] & changed_inputs
             }
         self._built: dict[str, tuple[str, GeneratedSet]] = {}
@@ -352,7 +359,7 @@ class MeshTranslation:
             if cached is not None:
                 generated = cached[1]
             elif set_id in self._reusable:
-                generated = self._reusable[set_id]
+                generated = self._reusable[set_id][1]
                 self._built[set_id] = (generator.name, generated)
                 self._reused.add(set_id)
             else:

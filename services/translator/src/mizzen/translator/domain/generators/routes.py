@@ -23,6 +23,7 @@ already claimed by an earlier virtual host (hosts sorted by name) is dropped fro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -37,7 +38,7 @@ from mizzen.envoy import (
     virtual_host_domains,
     virtual_host_name,
 )
-from mizzen.registry import Service
+from mizzen.registry import Service, ServicePort
 from mizzen.translator.domain.generators.destinations import Target
 from mizzen.translator.domain.generators.http_routes import default_route, virtual_service_routes
 from mizzen.translator.domain.generators.route_features import set_timeout
@@ -104,14 +105,16 @@ def _configuration(name: str, hosts: Iterable[Any], catch_all: Any, *, ignore_po
     config = route_pb2.RouteConfiguration(name=name, ignore_port_in_host_matching=ignore_port)
     config.validate_clusters.value = False
     claimed: set[str] = set()
-    for host in hosts:
+    for host in hosts:  # not modified: they may be shared (see .vhosts)
         domains = [d for d in host.domains if d not in claimed]
         if not domains or not host.routes:
             continue
         claimed.update(domains)
-        del host.domains[:]
-        host.domains.extend(domains)
         config.virtual_hosts.append(host)
+        if len(domains) != len(host.domains):
+            added = config.virtual_hosts[-1]
+            del added.domains[:]
+            added.domains.extend(domains)
     config.virtual_hosts.append(catch_all)
     return config
 
@@ -127,6 +130,28 @@ def _domains(view: ProxyView, service: Service, port: int, matching: PortMatchin
     )
 
 
+def _local_virtual_host(view: ProxyView, service: Service, port: ServicePort) -> Any:
+    host = VirtualHost(
+        name=virtual_host_name(service.hostname, port.number),
+        domains=_domains(view, service, port.number, PortMatching.HTTP_PROXY),
+    )
+    if port.protocol.is_http:
+        own = [(service_target(view, service, port.number), 1)]
+        host.routes.append(connect_route(own))
+        host.routes.extend(_http_routes(view, service, port.number))
+    else:
+        host.routes.append(connect_route(tcp_targets(view, service, port.number)))
+    return host
+
+
+def _capture_virtual_host(view: ProxyView, service: Service, number: int) -> Any:
+    return VirtualHost(
+        name=virtual_host_name(service.hostname, number),
+        domains=_domains(view, service, number, PortMatching.IGNORED),
+        routes=_http_routes(view, service, number),
+    )
+
+
 def local_route_configuration(view: ProxyView) -> Any:
     """The ``http_proxy`` route configuration (local mode)."""
     hosts = []
@@ -134,17 +159,12 @@ def local_route_configuration(view: ProxyView) -> Any:
         if view.routes_through_passthrough(service):
             continue  # reached through allow_any, like an unknown host
         for port in sorted(service.ports, key=lambda p: p.number):
-            host = VirtualHost(
-                name=virtual_host_name(service.hostname, port.number),
-                domains=_domains(view, service, port.number, PortMatching.HTTP_PROXY),
-            )
-            if port.protocol.is_http:
-                own = [(service_target(view, service, port.number), 1)]
-                host.routes.append(connect_route(own))
-                host.routes.extend(_http_routes(view, service, port.number))
-            else:
-                host.routes.append(connect_route(tcp_targets(view, service, port.number)))
-            hosts.append(host)
+            hosts.append(
+                view.cached_virtual_host(
+                    service.hostname, port.number,
+                    functools.partial(_local_virtual_host, view, service, port),
+                )
+            )  # fmt: skip
     return _configuration(
         str(RouteName.http_proxy()), hosts, _catch_all(view, connect=True), ignore_port=False
     )
@@ -165,12 +185,11 @@ def capture_route_configurations(view: ProxyView) -> list[Any]:
             if port is None or not port.protocol.is_http:
                 continue
             hosts.append(
-                VirtualHost(
-                    name=virtual_host_name(service.hostname, number),
-                    domains=_domains(view, service, number, PortMatching.IGNORED),
-                    routes=_http_routes(view, service, number),
+                view.cached_virtual_host(
+                    service.hostname, number,
+                    functools.partial(_capture_virtual_host, view, service, number),
                 )
-            )
+            )  # fmt: skip
         configs.append(
             _configuration(
                 str(RouteName.outbound(number)),

@@ -24,7 +24,7 @@ Scope rules (each one is a reason two classes could otherwise see different cont
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -34,6 +34,7 @@ from mizzen.registry import Registry, Resolution, Service
 from mizzen.snapshots import InboundPort, Interception, ProxyClass
 from mizzen.translator.domain.generators.model import short_hash
 from mizzen.translator.domain.generators.values import labels_match
+from mizzen.translator.domain.generators.vhosts import VirtualHostCache
 from mizzen.translator.domain.mesh_config import MeshConfig, namespace_of, resource_id
 
 __all__ = ["MeshIndex", "ProxyView", "exported_to", "gateway_key", "gateway_listed"]
@@ -97,11 +98,34 @@ class MeshIndex:
 
     config: MeshConfig
     registry: Registry
+    vhosts: VirtualHostCache = field(default_factory=VirtualHostCache)
+    """Virtual hosts reusable from the previous translation (see :mod:`.vhosts`)."""
 
     @cached_property
     def services(self) -> tuple[Service, ...]:
         """Every registry service with at least one port, by hostname."""
         return tuple(s for _, s in sorted(self.registry.services.items()) if s.ports)
+
+    @cached_property
+    def source_selectors(self) -> tuple[tuple[str, Mapping[str, str]], ...]:
+        """Every ``sourceLabels`` of a VirtualService route match, as ``(<VirtualService
+        id>/<path>, labels)`` in config order (few meshes have many: computed once, not per
+        proxy class)."""
+        found: list[tuple[str, Mapping[str, str]]] = []
+        for vs in self.config.virtual_services:
+            found += [
+                (f"{resource_id(vs)}/http[{i}].match[{j}]", m.source_labels)
+                for i, route in enumerate(vs.spec.http or ())
+                for j, m in enumerate(route.match or ())
+                if m.source_labels
+            ]
+            found += [
+                (f"{resource_id(vs)}/tcp[{i}].match[{j}]", m.source_labels)
+                for i, tcp in enumerate(vs.spec.tcp or ())
+                for j, m in enumerate(tcp.match or ())
+                if m.source_labels
+            ]
+        return tuple(found)
 
     @cached_property
     def namespace_sensitive(self) -> bool:
@@ -294,6 +318,13 @@ class ProxyView:
         self._vs_cache[hostname] = chosen
         return chosen
 
+    def cached_virtual_host(self, hostname: str, port: int, build: Callable[[], Any]) -> Any:
+        """The virtual host of ``hostname``:``port`` in this proxy's route configurations:
+        ``build()``, or the same host from the previous translation when nothing it depends
+        on changed (see :mod:`.vhosts`). The result must not be modified."""
+        key = (self.mode, self.proxy.namespace, self.route_scope, hostname, port)
+        return self.index.vhosts.virtual_host(key, self.virtual_service(hostname), build)
+
     def source_matches(self, labels: Mapping[str, str] | None, namespace: str | None) -> bool:
         """Whether a route match's ``sourceLabels`` / ``sourceNamespace`` select this proxy
         (decided here, at generation time, as Istio does)."""
@@ -320,24 +351,11 @@ class ProxyView:
 
     @cached_property
     def _matched_sources(self) -> list[str]:
-        matched: list[str] = []
-        for vs in self.config.virtual_services:
-            selectors: list[tuple[str, Mapping[str, str] | None]] = [
-                (f"http[{i}].match[{j}]", m.source_labels)
-                for i, route in enumerate(vs.spec.http or ())
-                for j, m in enumerate(route.match or ())
-            ]
-            selectors += [
-                (f"tcp[{i}].match[{j}]", m.source_labels)
-                for i, route in enumerate(vs.spec.tcp or ())
-                for j, m in enumerate(route.match or ())
-            ]
-            matched += [
-                f"{resource_id(vs)}/{path}"
-                for path, labels in selectors
-                if labels and labels_match(labels, self.proxy.labels)
-            ]
-        return matched
+        return [
+            path
+            for path, labels in self.index.source_selectors
+            if labels_match(labels, self.proxy.labels)
+        ]
 
     def _scope_inputs(self) -> dict[str, Any]:
         sidecar = self.sidecar
