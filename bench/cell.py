@@ -120,6 +120,9 @@ class CellResult:
     xds_rss_before_kb: int = 0
     xds_rss_connected_kb: int = 0
     """xds VmRSS once every proxy is synced (before the change)."""
+    xds_rss_rest_kb: int = 0
+    """xds VmRSS with every proxy connected, once the control plane is at rest (the steady
+    state: the initial sync's transient buffers released; 0 with ``--rest 0``)."""
     xds_rss_after_kb: int = 0
     """xds VmRSS once the change is pushed everywhere (steadier: the initial sync's
     transient buffers have had time to go)."""
@@ -137,10 +140,13 @@ class CellResult:
 
     @property
     def kb_per_proxy(self) -> float:
-        """xds RSS growth per connected proxy (simulated and real), measured after the
-        change (the lower of the two readings with every proxy connected)."""
+        """xds RSS growth per connected proxy (simulated and real): at rest with every proxy
+        connected when that was measured, else the lower of the readings once synced and
+        after the change."""
         connected = self.proxies + self.envoys
-        rss = min(self.xds_rss_connected_kb, self.xds_rss_after_kb or self.xds_rss_connected_kb)
+        rss = self.xds_rss_rest_kb or min(
+            self.xds_rss_connected_kb, self.xds_rss_after_kb or self.xds_rss_connected_kb
+        )
         return (rss - self.xds_rss_before_kb) / max(1, connected)
 
     def quantile(self, fraction: float) -> float:
@@ -267,6 +273,7 @@ class Cell:
 
         async with phase("control plane at rest", 60.0):
             await until(at_rest, what="control plane at rest")
+        self.result.xds_rss_rest_kb = memory_kb(pids[0])
 
     async def change(self) -> None:
         """Apply the change and measure its push to every proxy."""

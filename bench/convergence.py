@@ -29,7 +29,9 @@ Printed per cell: min, p50, p99 and max of those latencies; the responses and by
 simulated proxy got for the change; xds CPU seconds (``/proc/<pid>/stat``) for the change,
 while the proxies connected, and in total since xds started; xds resident memory per
 connected proxy (VmRSS with every proxy connected, minus VmRSS before the first connected,
-divided by N + K; the lower of the readings taken once all are synced and after the change);
+divided by N + K; read at rest before the change, the steady state of a connected mesh;
+with ``--rest 0`` the lower of the readings once all are synced and after the change; the
+peak, VmHWM, is printed too);
 the translator's and the load generator's CPU for the change, and the CPU anything else on
 the machine used meanwhile (on a shared machine, figures with ``other s`` well above 0 are
 not to be trusted; ``--wait-quiet`` waits for an idle machine before each cell). Then
@@ -132,7 +134,8 @@ def goals(results: Sequence[CellResult]) -> list[str]:
         f"goal xds memory < {MEMORY_GOAL_KB:.0f} KB per connected proxy at N = M = 1000: "
         f"{'MET' if cell.kb_per_proxy < MEMORY_GOAL_KB else 'MISSED'} "
         f"({cell.kb_per_proxy:.1f} KB: xds RSS {cell.xds_rss_before_kb} KB before any proxy, "
-        f"{cell.xds_rss_connected_kb} KB synced, {cell.xds_rss_after_kb} KB after the change, "
+        f"{cell.xds_rss_connected_kb} KB synced, {cell.xds_rss_rest_kb} KB at rest, "
+        f"{cell.xds_rss_after_kb} KB after the change, "
         f"peak {cell.xds_hwm_kb} KB)",
     ]
 
@@ -156,7 +159,7 @@ def legend(options: argparse.Namespace) -> str:
         "(apply returned -> last ACK);\n  pushes = responses per simulated proxy for the "
         "change; xds cpu s = for the change; connect s = while the proxies connected;\n"
         "  total s = since xds started; xds KB/proxy = VmRSS growth / connected proxies "
-        "(lower of: all synced, after the change); "
+        "(at rest before the change; with --rest 0 the lower of: all synced, after it); "
         "transl s / loadgen s = CPU for the change;\n  other s = CPU used by "
         "anything else on the machine meanwhile (figures are unreliable when it is not ~0); "
         "load = 1-minute load average at the cell's start;\n  NACKs = updates the real "

@@ -11,6 +11,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from mizzen.envoy import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE, make_resource, version_of
 from mizzen.snapshots import ProxyType
 from mizzen.xds.api import wire
+from mizzen.xds.api.sotw import SotwVariant
 from mizzen.xds.domain.node import identify
 from mizzen.xds.domain.plans import SharedMaps, plan_delta, plan_sotw
 from mizzen.xds.domain.status import (
@@ -201,3 +202,26 @@ def test_the_eds_name_of_a_cluster() -> None:
     assert eds_service_name(make_resource(named).body) == "svc-a"
     static = cluster_pb2.Cluster(name="s", type=cluster_pb2.Cluster.STATIC)
     assert eds_service_name(make_resource(static).body) == ""
+
+
+def test_a_repeated_subscription_keeps_the_shared_name_set() -> None:
+    memo, variant = SharedMaps(), SotwVariant()
+    states: dict[str, TypeState] = {}
+    names = [f"c{i}" for i in range(50)]
+    request = discovery_pb2.DiscoveryRequest(type_url=ENDPOINT_TYPE, resource_names=names)
+    variant.on_request(request, states, 0.0)
+    state = states[ENDPOINT_TYPE]
+    plan = plan_sotw(state, MappingProxyType(dict.fromkeys(names, "h")), memo=memo)
+    assert plan.first is not None
+    state.record_sent(plan.first.known_after, plan.first.version, "p1", plan.first.resources)
+    shared = state.names
+    assert shared is memo.names(frozenset(names)), "interned when planned"
+    # The ACK names the same resources: the stream keeps the shared set, not its own copy.
+    ack = discovery_pb2.DiscoveryRequest(
+        type_url=ENDPOINT_TYPE, resource_names=names, version_info=plan.first.version,
+        response_nonce="p1",
+    )  # fmt: skip
+    outcome = variant.on_request(ack, states, 0.0)
+    assert outcome.acked
+    assert not outcome.respond
+    assert state.names is shared

@@ -8,19 +8,37 @@ service has been idle for ``idle_seconds`` (no :meth:`~HeapSettler.busy` call), 
 everything and *freezes* the survivors (:func:`gc.freeze`), so that the collections that run
 during the next burst scan only what the burst allocated. Each settling unfreezes first, so
 a frozen object that became cyclic garbage meanwhile is still collected then.
+
+Settling also hands the memory a burst freed back to the operating system (glibc's
+``malloc_trim``, where the C library has it): a push to a thousand proxies allocates and
+frees hundreds of megabytes of response buffers, which glibc otherwise keeps for the
+process, so its resident size would stay at the burst's peak.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import time
+from collections.abc import Callable
 
 import structlog
 
 __all__ = ["HeapSettler"]
 
 log = structlog.get_logger(__name__)
+
+
+def _malloc_trim() -> Callable[[], object] | None:
+    """glibc's ``malloc_trim(0)``, or ``None`` where the C library has no such function."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return lambda: trim(0)
 
 
 class HeapSettler:
@@ -34,6 +52,7 @@ class HeapSettler:
         self._idle_seconds = idle_seconds
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
+        self._trim = _malloc_trim()
         self.settled = 0
         """How many times the heap was settled."""
 
@@ -60,6 +79,8 @@ class HeapSettler:
         gc.unfreeze()
         collected = gc.collect()
         gc.freeze()
+        if self._trim is not None:
+            self._trim()
         elapsed = time.perf_counter() - started
         self.settled += 1
         log.debug("heap settled", collected=collected, frozen=gc.get_freeze_count(),

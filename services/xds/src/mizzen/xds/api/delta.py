@@ -39,7 +39,7 @@ class DeltaVariant(Variant):
 
     def on_request(self, request: Any, states: dict[str, TypeState], now: float) -> RequestOutcome:
         """See :meth:`Variant.on_request`."""
-        type_url: str = request.type_url
+        type_url: str = sys.intern(request.type_url)
         subscribe = [sys.intern(name) for name in request.resource_names_subscribe]
         state = states.get(type_url)
         first = state is None
@@ -55,7 +55,7 @@ class DeltaVariant(Variant):
         self._unsubscribe(state, request.resource_names_unsubscribe)
         acked = False
         nack: Nack | None = None
-        nonce: str = request.response_nonce
+        nonce: str = sys.intern(request.response_nonce)
         if nonce and nonce == state.nonce:
             if request.HasField("error_detail"):
                 detail = request.error_detail

@@ -36,13 +36,15 @@ class SotwVariant(Variant):
 
     def on_request(self, request: Any, states: dict[str, TypeState], now: float) -> RequestOutcome:
         """See :meth:`Variant.on_request`."""
-        type_url: str = request.type_url
+        # Interned: every stream keeps these strings (the type in its state, the versions and
+        # nonces it acknowledged), and a thousand streams hold the same few.
+        type_url: str = sys.intern(request.type_url)
         state = states.get(type_url)
         first = state is None
         if state is None:
             state = states[type_url] = TypeState(type_url)
         # Before our first response on this stream a nonce can only be another stream's.
-        nonce: str = request.response_nonce if state.nonce else ""
+        nonce: str = sys.intern(request.response_nonce) if state.nonce else ""
         if nonce and nonce != state.nonce:
             return RequestOutcome(type_url)  # stale
         names = frozenset(sys.intern(name) for name in request.resource_names)
@@ -52,7 +54,8 @@ class SotwVariant(Variant):
         if WILDCARD_NAME in names:
             names = names - {WILDCARD_NAME}
         changed = names != state.names or wildcard != state.wildcard
-        state.names, state.wildcard = names, wildcard
+        if changed:  # else keep the set held (shared by the class's streams once planned)
+            state.names, state.wildcard = names, wildcard
         # Not stale: the proxy saw our latest response, so its names are the truth now.
         state.presubscribed.clear()
         if nonce:
@@ -61,14 +64,14 @@ class SotwVariant(Variant):
                 nack = state.record_nack(nonce, detail.message, detail.code, now)
                 return RequestOutcome(type_url, respond=changed, nack=nack)
             repeated = state.acked_nonce == nonce
-            state.record_ack(nonce, request.version_info)
+            state.record_ack(nonce, sys.intern(request.version_info))
             return RequestOutcome(
                 type_url, respond=changed or repeated, force=repeated, acked=not repeated
             )
         if first and request.version_info:
             # Reconnected: the proxy holds this version from an earlier stream, perhaps on
             # another replica; if it is what we would send, nothing needs sending.
-            state.version = state.acked_version = request.version_info
+            state.version = state.acked_version = sys.intern(request.version_info)
             state.answered = True
             state.known = None
             return RequestOutcome(type_url, respond=True, subscribed=True)

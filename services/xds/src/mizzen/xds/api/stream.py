@@ -209,6 +209,7 @@ class StreamCore:
         self._connection = f"{services.replica}-{os.getpid()}-{next(_connection_ids)}"
         self._nonces = itertools.count(1)
         self._hold: RouteHold | None = None
+        self._first: Any = None
 
     @property
     def identity(self) -> ProxyIdentity | None:
@@ -238,12 +239,14 @@ class StreamCore:
             first = await self._inbox.get()
             if isinstance(first, str):
                 return
-            node = first.node
-            identity = identify(node.id, json_format.MessageToDict(node.metadata))
+            identity = identify(first.node.id, json_format.MessageToDict(first.node.metadata))
             await self._services.reader.request_class(identity.proxy_class)
             self._identity = identity
+            # The first request (with the node and its metadata) is served from the inbox's
+            # side, so that no frame of this long-lived stream keeps it.
+            self._first, first = first, None
             with bound_log_context(proxy_id=identity.proxy_id, xds_class=identity.class_id):
-                await self._serve(identity, first)
+                await self._serve(identity)
         finally:
             reading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -253,13 +256,14 @@ class StreamCore:
         try:
             async for request in requests:
                 self._inbox.put_nowait(request)
+                del request  # not held until the next one (an ACK may name 1,000 resources)
         except Exception as exc:
             # The peer went away mid-read (reset, deadline): the stream is over either way.
             log.debug("ads stream read ended", error=repr(exc))
         finally:
             self._inbox.put_nowait(_Signal.END)
 
-    async def _serve(self, identity: ProxyIdentity, first: Any) -> None:
+    async def _serve(self, identity: ProxyIdentity) -> None:
         services = self._services
         services.registry.add(identity.class_id, self)
         services.metrics.connected.labels(self._variant.protocol).inc()
@@ -273,11 +277,14 @@ class StreamCore:
         )
         reason = "proxy closed the stream"
         try:
+            first, self._first = self._first, None
             await self._on_request(first)
+            del first
             while True:
                 item = await self._inbox.get()
                 if not isinstance(item, str):
                     await self._on_request(item)
+                    item = None  # not held while waiting for the next one
                 elif item == _Signal.CHANGED:
                     self._change_pending = False
                     await self._push(None, started=self._changed_at)

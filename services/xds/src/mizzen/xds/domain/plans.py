@@ -135,6 +135,8 @@ class SharedMaps:
 
     def diff(self, known: Mapping[str, str], want: Mapping[str, str]) -> Diff:
         """What a proxy holding ``known`` lacks of ``want``, and what it holds beyond it."""
+        if not known:
+            known = _EMPTY  # one key for every stream that holds nothing yet
         key = (id(known), id(want))
         found = self._diffs.get(key)
         if found is not None and found[0] is known and found[1] is want:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from mizzen.envoy import CLUSTER_TYPE, LISTENER_TYPE
 
@@ -31,6 +32,9 @@ FULL_STATE_TYPES: frozenset[str] = frozenset({CLUSTER_TYPE, LISTENER_TYPE})
 removed. (Routes and endpoints left out are merely unchanged.)"""
 
 WILDCARD_NAME = "*"
+
+EMPTY_MAP: Mapping[str, str] = MappingProxyType({})
+"""What a stream holds of a type before any response: one shared empty map."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +59,7 @@ class TypeState:
     names: frozenset[str] = frozenset()
     """Subscribed names (besides the wildcard). Replaced, never mutated, so that the streams
     of a class can share one interned set (:meth:`~mizzen.xds.domain.plans.SharedMaps.names`)."""
-    known: Mapping[str, str] | None = field(default_factory=dict)
+    known: Mapping[str, str] | None = field(default_factory=lambda: EMPTY_MAP)
     version: str = ""
     nonce: str = ""
     acked_version: str = ""
