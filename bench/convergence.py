@@ -1,7 +1,7 @@
 """Benchmark the serving path: how fast one VirtualService change reaches every proxy.
 
 Run: ``.venv/bin/python bench/convergence.py [--proxies N] [--services M] [--real-envoys K]
-[--delta]`` (``--proxies`` and ``--services`` take comma-separated lists; the default matrix
+[--sotw]`` (``--proxies`` and ``--services`` take comma-separated lists; the default matrix
 is N in {100, 1000} x M in {100, 1000}, with K = 2).
 
 Each cell of the matrix starts from nothing:
@@ -190,7 +190,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="services M, comma-separated (default 100,1000)",
     )
     parser.add_argument("--real-envoys", type=int, default=2, help="real Envoys K (default 2)")
-    parser.add_argument("--delta", action="store_true", help="delta ADS instead of sotw")
+    parser.add_argument("--sotw", dest="delta", action="store_false",
+                        help="state-of-the-world ADS instead of delta (delta is what Mizzen's "
+                             "agent uses by default, as Istio does since 1.22)")  # fmt: skip
     parser.add_argument("--workloads", type=int, default=10)
     parser.add_argument("--namespaces", type=int, default=5)
     parser.add_argument("--endpoints", type=int, default=3, help="endpoints per service")

@@ -80,7 +80,11 @@ this machine. It stays in the foreground until Ctrl-C or SIGTERM.
     metavar="HOST:PORT",
     help="An xds replica; repeatable [default: MIZZEN_AGENT_XDS_SERVERS or 127.0.0.1:15010].",
 )
-@click.option("--delta/--sotw", default=None, help="Delta or state-of-the-world ADS [sotw].")
+@click.option(
+    "--delta/--sotw",
+    default=None,
+    help="Delta or state-of-the-world ADS [delta, as Istio since 1.22].",
+)
 @click.option(
     "--ready-timeout",
     type=_SECONDS,

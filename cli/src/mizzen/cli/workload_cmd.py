@@ -97,7 +97,11 @@ The command exits with the app's status.
     help="A discovery replica to register with; repeatable [default: "
     "MIZZEN_AGENT_DISCOVERY_SERVERS or 127.0.0.1:15013].",
 )
-@click.option("--delta/--sotw", default=None, help="Delta or state-of-the-world ADS [sotw].")
+@click.option(
+    "--delta/--sotw",
+    default=None,
+    help="Delta or state-of-the-world ADS [delta, as Istio since 1.22].",
+)
 @click.option(
     "--initial-fetch-timeout",
     type=_SECONDS,

@@ -39,7 +39,11 @@ class AgentSettings:
     discovery_servers: Annotated[
         tuple[str, ...], Setting("Discovery replicas (HOST:PORT) the workload registers with.")
     ] = (DEFAULT_DISCOVERY,)
-    delta: Annotated[bool, Setting("Use delta ADS instead of state-of-the-world.")] = False
+    delta: Annotated[
+        bool,
+        Setting("Use delta (incremental) ADS, as Istio does by default since 1.22; false: "
+                "state-of-the-world."),
+    ] = True  # fmt: skip
     initial_fetch_timeout_seconds: Annotated[
         float,
         Setting(
