@@ -75,11 +75,10 @@ from profiling import find_py_spy
 P99_GOAL_SECONDS = 1.0
 MEMORY_GOAL_KB = 100.0
 ETCD_MAX_REQUEST_BYTES = 8 << 20
-"""Workaround, on by default: the translator's SnapshotWriter batches its etcd transactions
-by count (100 puts), not by bytes, so translating several classes at once with ~1,000
-services (route configurations of ~100 KB each) can exceed etcd's default 1.5 MiB request
-limit; the translator then fails with "request is too large" and exits. Pass
-``--etcd-max-request-bytes 0`` to run with etcd's default and see it."""
+"""Headroom, on by default: the translator's SnapshotWriter keeps each etcd transaction under
+100 puts and about 1 MiB, but one resource larger than etcd's default 1.5 MiB request limit
+(a route configuration of a mesh far larger than this benchmark's) would still be refused.
+``--etcd-max-request-bytes 0`` runs with etcd's default."""
 
 
 # -- output ------------------------------------------------------------------------------

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 import pytest_asyncio
@@ -25,7 +24,7 @@ from mizzen.snapshots import (
     resource_key,
 )
 from mizzen.store import MemoryStore
-from mizzen.testing import wait_for
+from mizzen.testing import in_background, wait_for
 
 
 def cluster(name: str, timeout: int = 1) -> EnvoyResource:
@@ -54,15 +53,8 @@ async def store() -> AsyncIterator[MemoryStore]:
         yield client
 
 
-@contextlib.asynccontextmanager
-async def running(reader: SnapshotReader) -> AsyncIterator[None]:
-    task = asyncio.ensure_future(reader.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def running(reader: SnapshotReader) -> AbstractAsyncContextManager[object]:
+    return in_background(reader.run())
 
 
 async def test_a_class_serves_the_union_of_its_sets(store: MemoryStore) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
-from mizzen.testing import wait_for
+from mizzen.testing import in_background, wait_for
 from mizzen.translator.domain.debounce import ChangeSignal, debounce
 
 
@@ -19,17 +18,10 @@ class Pushes:
         self.at.append(time.monotonic())
 
 
-@contextlib.asynccontextmanager
-async def debouncing(
+def debouncing(
     signal: ChangeSignal, pushes: Pushes, **options: float | None
-) -> AsyncIterator[None]:
-    task = asyncio.ensure_future(debounce(signal, pushes, **options))  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+) -> AbstractAsyncContextManager[object]:
+    return in_background(debounce(signal, pushes, **options))  # type: ignore[arg-type]
 
 
 async def test_a_burst_is_pushed_once_after_it_went_quiet() -> None:

@@ -6,6 +6,6 @@ for :func:`~mizzen.testing.plugin.etcd`, :func:`~mizzen.testing.plugin.nats_serv
 A missing binary fails the test; nothing is ever skipped for it.
 """
 
-from mizzen.testing.wait import wait_for
+from mizzen.testing.wait import in_background, wait_for
 
-__all__ = ["wait_for"]
+__all__ = ["in_background", "wait_for"]

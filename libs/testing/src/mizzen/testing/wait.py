@@ -1,11 +1,13 @@
-"""Waiting on a condition with a deadline: the only way tests synchronize."""
+"""Waiting on a condition with a deadline (the only way tests synchronize), and running work
+in the background for the length of a block."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
@@ -60,3 +62,17 @@ async def wait_for(
                 f"timed out after {timeout}s waiting for {message}"
             ) from last_error
         await asyncio.sleep(interval)  # polling interval between checks of the condition
+
+
+@contextlib.asynccontextmanager
+async def in_background(work: Awaitable[Any]) -> AsyncIterator[asyncio.Future[Any]]:
+    """Run ``work`` as a task for the body's duration; cancel it (and wait for it) on exit.
+    An exception it raised meanwhile is re-raised on exit, so a background failure fails the
+    test instead of vanishing."""
+    task = asyncio.ensure_future(work)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
