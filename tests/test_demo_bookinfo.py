@@ -272,6 +272,29 @@ async def test_request_timeouts_task(demo: Demo) -> None:
     assert 1.0 <= page.elapsed < 1.6, page.elapsed
 
 
+async def test_no_envoy_of_the_demo_rejected_anything(demo: Demo) -> None:
+    """The NACK guard for the demo's own Envoys (started by its agents, not by a fixture):
+    after every task above, xds recorded no NACK from any of them, and each comes to hold
+    what it was sent (a response may be on its way at any moment: waited for)."""
+
+    def statuses() -> list[dict[str, Any]]:
+        shown = subprocess.run([MIZZEN, "proxy-status", "-o", "json"], capture_output=True,
+                               text=True, timeout=60, check=False,
+                               env={**os.environ, "MIZZEN_HOME": str(demo.home)})  # fmt: skip
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        found: list[dict[str, Any]] = json.loads(shown.stdout)
+        assert [s["proxyId"] for s in found if s.get("lastNack")] == [], found
+        return found
+
+    def synced() -> bool:
+        found = statuses()
+        return len(found) == len(CHILDREN) and all(
+            set(s["sync"].values()) <= {"SYNCED", "NOT SENT"} for s in found
+        )
+
+    await wait_for(synced, timeout=30, message="every demo Envoy synced, none NACKed")
+
+
 @pytest.mark.parametrize("victim", ["translator", "discovery", "xds", "etcd", "nats"])
 async def test_a_killed_control_plane_process_drops_no_request(demo: Demo, victim: str) -> None:
     await demo.apply("virtual-service-all-v1", "virtual-service-reviews-v3")

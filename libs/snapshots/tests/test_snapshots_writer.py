@@ -110,3 +110,56 @@ async def test_large_writes_are_split_under_etcds_request_limit(etcd: EtcdProces
         stored = await store.get(resource_key(big[-1].hash))
         assert stored is not None
         assert stored.value == big[-1].body
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_what_nothing_refers_to_is_deleted_after_the_grace_period() -> None:
+    async with MemoryStore() as store:
+        clock = Clock()
+        writer = SnapshotWriter(store, grace=60.0, clock=clock)
+        a, b, c = (make_resource(cluster(n)) for n in ("a", "b", "c"))
+        old = ResourceSet("cds-old", CLUSTER_TYPE, {"a": a.hash, "b": b.hash})
+        await writer.write([a, b], [old], [ClassSnapshot("one", {CLUSTER_TYPE: ("cds-old",)})])
+        new = ResourceSet("cds-new", CLUSTER_TYPE, {"b": b.hash, "c": c.hash})
+        await writer.write([c], [new], [ClassSnapshot("one", {CLUSTER_TYPE: ("cds-new",)})])
+
+        first = await writer.collect()
+        assert (first.sets, first.resources, first.waiting) == (0, 0, 2), "in its grace"
+        clock.now = 59.0
+        assert (await writer.collect()).waiting == 2
+        assert await store.get(set_key("cds-old")) is not None
+
+        clock.now = 60.0
+        done = await writer.collect()
+        assert (done.sets, done.resources, done.waiting) == (1, 1, 0)
+        assert await store.get(set_key("cds-old")) is None
+        assert await store.get(resource_key(a.hash)) is None
+        for kept in (resource_key(b.hash), resource_key(c.hash), set_key("cds-new")):
+            assert await store.get(kept) is not None, kept
+
+        # Referenced again within its grace: kept, and the clock starts over when it goes.
+        await writer.write([a], [old], [ClassSnapshot("two", {CLUSTER_TYPE: ("cds-old",)})])
+        assert await store.get(resource_key(a.hash)) is not None, "rewritten: it was deleted"
+        await writer.write([], [], [ClassSnapshot("two", {CLUSTER_TYPE: ("cds-new",)})])
+        clock.now = 100.0
+        assert (await writer.collect()).waiting == 2
+        await writer.write([], [], [ClassSnapshot("two", {CLUSTER_TYPE: ("cds-old",)})])
+        clock.now = 1000.0
+        again = await writer.collect()
+        assert (again.sets, again.resources, again.waiting) == (0, 0, 0)
+
+        # A restarted writer knows what is stored and collects it the same way.
+        await writer.write([], [], [ClassSnapshot("two", {CLUSTER_TYPE: ("cds-new",)})])
+        restarted = SnapshotWriter(store, grace=60.0, clock=clock)
+        await restarted.load()
+        assert (await restarted.collect()).waiting == 2
+        clock.now = 2000.0
+        assert (await restarted.collect()).sets == 1
+        assert await store.get(resource_key(a.hash)) is None

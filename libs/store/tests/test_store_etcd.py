@@ -8,11 +8,13 @@ import signal
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
 from mizzen.launcher import EtcdProcess, PortAllocator
 from mizzen.store import (
+    Compacted,
     EtcdSettings,
     EtcdStore,
     InvalidRequest,
@@ -101,6 +103,33 @@ async def test_several_endpoints_fail_over_to_a_live_member(
         kv = await store.get("/failover")
         assert kv is not None
         assert kv.mod_revision == revision
+
+
+async def test_an_etcd_with_a_history_retention_compacts_old_revisions(
+    tmp_path: Path, ports: PortAllocator
+) -> None:
+    etcd = EtcdProcess(tmp_path / "etcd", ports=ports, history_retention="1s")
+    await etcd.start()
+    try:
+        async with await open_store(f"etcd://{etcd.endpoint}") as store:
+            first = await store.put("/history", b"1")
+            for value in range(2, 5):
+                await store.put("/history", str(value).encode())
+
+            async def compacted() -> bool:
+                await store.put("/tick", b"")  # periodic compaction needs revisions to move on
+                try:
+                    await store.range("/history", revision=first)
+                except Compacted:
+                    return True
+                return False
+
+            await wait_for(compacted, timeout=20, message="revisions compacted")
+            kv = await store.get("/history")
+            assert kv is not None
+            assert kv.value == b"4", "compaction drops history, not data"
+    finally:
+        await etcd.stop()
 
 
 async def test_only_a_dead_endpoint_is_unavailable(ports: PortAllocator) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ from mizzen.snapshots import (
     ProxyType,
     ResourceSet,
     inputs_key,
+    resource_key,
     set_key,
     snapshot_key,
 )
@@ -145,6 +147,45 @@ async def test_classes_get_snapshots_and_follow_changes(store: Store) -> None:
         await store.put(inputs_key(twin.class_id), twin.to_json())
         assert await wait_for(lambda: snapshot_clusters(store, twin.class_id)) == changed
         assert pipeline.rounds > rounds
+    finally:
+        task.cancel()
+
+
+async def test_resources_left_behind_by_a_change_are_collected_after_the_grace(
+    store: Store,
+) -> None:
+    await put_service(store, "reviews")
+    proxy = ProxyClass(ProxyType.SIDECAR, "default", local_address="127.0.0.5")
+    await store.put(inputs_key(proxy.class_id), proxy.to_json())
+    repository = ConfigRepository(store)
+    pipeline = TranslationPipeline(store, repository, build_config=build_config,
+                                   new_translation=new_translation, metrics=PipelineMetrics.create(
+                                       CollectorRegistry()), quiet=0.02, max_delay=0.2,
+                                   collect_interval=0.1, collect_grace=0.5)  # fmt: skip
+    task = asyncio.create_task(pipeline.run())
+    try:
+        first = await wait_for(
+            lambda: snapshot_clusters(store, proxy.class_id), message="the first snapshot"
+        )
+        (old_hash,) = first.values()
+        vs = parse_documents("apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                             "metadata: {name: r, namespace: default}\n"
+                             "spec: {hosts: [r], http: [{route: [{destination: {host: r}}]}]}\n",
+                             "t")  # fmt: skip
+        await repository.apply(vs, applied_by="test")
+        changed = await wait_for(
+            lambda: _changed(snapshot_clusters(store, proxy.class_id), first), message="config"
+        )
+        (new_hash,) = changed.values()
+        replaced = time.monotonic()
+        assert await store.get(resource_key(old_hash)) is not None, "kept for its grace"
+
+        async def old_gone() -> bool:
+            return await store.get(resource_key(old_hash)) is None
+
+        await wait_for(old_gone, timeout=10, message="the replaced resource deleted")
+        assert time.monotonic() - replaced >= 0.5 * 0.9
+        assert await store.get(resource_key(new_hash)) is not None
     finally:
         task.cancel()
 

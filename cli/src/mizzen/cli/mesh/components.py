@@ -170,8 +170,9 @@ def build_process_components(config: MeshConfig, home: MeshHome,
     :func:`resolve_binary`). Every service's store URL points at this mesh's etcd.
     """
     host, ports, grace = config.host, config.ports, config.stop_grace_seconds
+    # Five minutes of history, as Kubernetes keeps (its API server compacts every 5 minutes).
     etcd = EtcdProcess(home.etcd_dir, client_port=ports.etcd_client, peer_port=ports.etcd_peer,
-                       host=host, fast=False)  # fmt: skip
+                       host=host, fast=False, history_retention="5m")  # fmt: skip
     nats = NatsProcess(home.nats_dir, port=ports.nats_client, monitor_port=ports.nats_monitor,
                        host=host)  # fmt: skip
     for process, binary in ((etcd, binaries["etcd"]), (nats, binaries["nats-server"])):

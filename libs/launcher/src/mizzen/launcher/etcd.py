@@ -18,6 +18,8 @@ class EtcdProcess(ChildProcess):
     and skips fsync. Skipping fsync loses nothing when the *process* is killed (the page cache
     survives it); only a machine crash could lose writes, which is why it is for tests only.
     Ports stay the same across :meth:`restart`, so clients can reconnect to the same endpoint.
+    ``history_retention`` (etcd's duration syntax, e.g. ``"5m"``) compacts revisions older than
+    that, periodically; without it etcd keeps every revision.
     """
 
     def __init__(
@@ -30,6 +32,7 @@ class EtcdProcess(ChildProcess):
         host: str = "127.0.0.1",
         fast: bool = True,
         name: str = "etcd",
+        history_retention: str | None = None,
     ) -> None:
         allocator = ports or PortAllocator(host)
         self.host = host
@@ -54,6 +57,12 @@ class EtcdProcess(ChildProcess):
         ]  # fmt: skip
         if fast:
             argv += ["--heartbeat-interval", "10", "--election-timeout", "100", "--unsafe-no-fsync"]
+        if history_retention:
+            # etcd keeps every revision until compacted: without it the database only grows.
+            # Mizzen's watchers resume across a compaction (they re-list), and config history
+            # is kept in keys of its own, so old revisions can go.
+            argv += ["--auto-compaction-mode", "periodic",
+                     "--auto-compaction-retention", history_retention]  # fmt: skip
         super().__init__(name, argv, log_path=data_dir / f"{name}.log")
 
     @property

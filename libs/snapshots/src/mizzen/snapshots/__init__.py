@@ -32,7 +32,7 @@ from mizzen.snapshots.reader import (
     MissingResourceError,
     SnapshotReader,
 )
-from mizzen.snapshots.writer import SnapshotWriter, WriteStats
+from mizzen.snapshots.writer import CollectStats, SnapshotWriter, WriteStats
 
 __all__ = [
     "CLASSES_PREFIX",
@@ -42,6 +42,7 @@ __all__ = [
     "ClassChangeListener",
     "ClassResources",
     "ClassSnapshot",
+    "CollectStats",
     "InboundPort",
     "Interception",
     "MissingResourceError",

@@ -1,8 +1,11 @@
-"""The translator's side: store resources, sets and class snapshots, writing only changes."""
+"""The translator's side: store resources, sets and class snapshots, writing only changes,
+and delete what nothing refers to any more."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -29,6 +32,19 @@ _BATCH_OPS = 100
 _BATCH_BYTES = 1024 * 1024
 
 
+DEFAULT_GRACE_SECONDS = 60.0
+"""How long a set or resource stays stored after the last reference to it went."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollectStats:
+    """What one :meth:`SnapshotWriter.collect` deleted, and what waits for its grace."""
+
+    sets: int
+    resources: int
+    waiting: int
+
+
 @dataclass(frozen=True, slots=True)
 class WriteStats:
     """What one :meth:`SnapshotWriter.write` stored."""
@@ -47,29 +63,47 @@ class SnapshotWriter:
     their stored bytes would change. Order makes readers safe: resources first, then sets,
     then class snapshots, so a reader never sees a reference to something not yet stored.
 
-    One writer per store prefix at a time (the translator's leader). Not safe for concurrent
-    :meth:`write` calls; the translator serializes them.
+    Content addressing means a change leaves the old resources and sets behind; :meth:`collect`
+    deletes the sets no class snapshot refers to and the resources no remaining set refers to,
+    once they have been unreferenced for ``grace`` seconds (an xds replica whose watch lags
+    may still be serving a snapshot that names them for that long).
+
+    One writer per store prefix at a time (the translator's leader). :meth:`write` and
+    :meth:`collect` may be called from several tasks of one loop: they take turns.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        grace: float = DEFAULT_GRACE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
+        self._grace = grace
+        self._clock = clock
         self._stored_hashes: set[str] = set()
         self._sets: dict[str, bytes] = {}
+        self._set_hashes: dict[str, frozenset[str]] = {}
         self._classes: dict[str, bytes] = {}
+        self._class_sets: dict[str, frozenset[str]] = {}
+        self._unreferenced: dict[str, float] = {}
+        """Keys (set ids and resource hashes, by their store keys) nothing refers to, since."""
+        self._turn = asyncio.Lock()
 
     async def load(self) -> None:
         """Learn what is stored already, so that a restarted writer rewrites nothing."""
         sets = await list_prefix(self._store, SETS_PREFIX.encode())
         for kv in sets.kvs:
             set_id = kv.key.decode()[len(SETS_PREFIX) :]
-            self._sets[set_id] = kv.value
-            self._stored_hashes.update(ResourceSet.from_json(set_id, kv.value).entries.values())
+            self._remember_set(ResourceSet.from_json(set_id, kv.value), kv.value)
+            self._stored_hashes.update(self._set_hashes[set_id])
         classes = await list_prefix(self._store, CLASSES_PREFIX.encode())
         for kv in classes.kvs:
             key = kv.key.decode()
             class_id = class_id_of(key)
             if class_id and key.endswith(SNAPSHOT_SUFFIX):
-                self._classes[class_id] = kv.value
+                self._remember_class(ClassSnapshot.from_json(class_id, kv.value), kv.value)
         log.info("snapshot writer loaded", sets=len(self._sets), classes=len(self._classes))
 
     def stored_set(self, set_id: str) -> bytes | None:
@@ -86,6 +120,15 @@ class SnapshotWriter:
 
         Every hash a set refers to must be among ``resources`` or already stored.
         """
+        async with self._turn:
+            return await self._write(resources, sets, classes)
+
+    async def _write(
+        self,
+        resources: Iterable[EnvoyResource],
+        sets: Iterable[ResourceSet],
+        classes: Iterable[ClassSnapshot],
+    ) -> WriteStats:
         new_resources = {r.hash: r for r in resources if r.hash not in self._stored_hashes}
         changed_sets = [(s, s.to_json()) for s in sets]
         changed_sets = [(s, v) for s, v in changed_sets if self._sets.get(s.set_id) != v]
@@ -104,16 +147,70 @@ class SnapshotWriter:
         self._stored_hashes.update(new_resources)
         revision = await self._put_all([(set_key(s.set_id), v) for s, v in changed_sets],
                                        revision)  # fmt: skip
-        self._sets.update((s.set_id, v) for s, v in changed_sets)
+        for resource_set, value in changed_sets:
+            self._remember_set(resource_set, value)
         revision = await self._put_all(
             [(snapshot_key(c.class_id), v) for c, v in changed_classes], revision
         )
-        self._classes.update((c.class_id, v) for c, v in changed_classes)
+        for snapshot, value in changed_classes:
+            self._remember_class(snapshot, value)
         stats = WriteStats(len(new_resources), len(changed_sets), len(changed_classes), revision)
         if revision:
             log.debug("snapshots written", resources=stats.resources, sets=stats.sets,
                       classes=stats.classes, revision=revision)  # fmt: skip
         return stats
+
+    def _remember_set(self, resource_set: ResourceSet, value: bytes) -> None:
+        self._sets[resource_set.set_id] = value
+        self._set_hashes[resource_set.set_id] = frozenset(resource_set.entries.values())
+
+    def _remember_class(self, snapshot: ClassSnapshot, value: bytes) -> None:
+        self._classes[snapshot.class_id] = value
+        self._class_sets[snapshot.class_id] = frozenset(
+            set_id for set_ids in snapshot.sets.values() for set_id in set_ids
+        )
+
+    async def collect(self) -> CollectStats:
+        """Delete the sets no class snapshot refers to, and the resources no remaining set
+        refers to, that have been unreferenced for ``grace`` seconds; start the clock for
+        those unreferenced now. Sets go before their resources, so a reader never sees a set
+        naming a deleted resource. What this writer did not write or load (a resource stored
+        by a writer that crashed before its set) is not known to it, and stays."""
+        async with self._turn:
+            return await self._collect()
+
+    async def _collect(self) -> CollectStats:
+        now = self._clock()
+        live_sets = set().union(*self._class_sets.values()) if self._class_sets else set()
+        live_hashes = set().union(
+            *(self._set_hashes[s] for s in live_sets if s in self._set_hashes)
+        )
+        unreferenced = [set_key(s) for s in self._sets if s not in live_sets]
+        unreferenced += [resource_key(h) for h in self._stored_hashes if h not in live_hashes]
+        since = {key: self._unreferenced.get(key, now) for key in unreferenced}
+        self._unreferenced = since
+        due = {key for key, first in since.items() if now - first >= self._grace}
+        dead_sets = [s for s in self._sets if set_key(s) in due]
+        dead_hashes = [h for h in self._stored_hashes if resource_key(h) in due]
+        await self._delete_all([set_key(s) for s in dead_sets])
+        for set_id in dead_sets:
+            del self._sets[set_id], self._set_hashes[set_id]
+        await self._delete_all([resource_key(h) for h in dead_hashes])
+        self._stored_hashes.difference_update(dead_hashes)
+        for key in due:
+            del self._unreferenced[key]
+        stats = CollectStats(len(dead_sets), len(dead_hashes), len(self._unreferenced))
+        if dead_sets or dead_hashes:
+            log.info("snapshots collected", sets=stats.sets, resources=stats.resources,
+                     waiting=stats.waiting)  # fmt: skip
+        return stats
+
+    async def _delete_all(self, keys: Sequence[str]) -> None:
+        for start in range(0, len(keys), _BATCH_OPS):
+            txn = Txn()
+            for key in keys[start : start + _BATCH_OPS]:
+                txn.then_delete(key)
+            await self._store.commit(txn)
 
     async def _put_all(self, items: Sequence[tuple[str, bytes]], revision: int) -> int:
         for batch in _batches(items):

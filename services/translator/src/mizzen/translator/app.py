@@ -59,6 +59,8 @@ async def setup(runtime: ServiceRuntime[TranslatorSettings]) -> None:
             metrics=metrics, quiet=settings.debounce_quiet_seconds,
             max_delay=settings.debounce_max_seconds,
             idle=settings.debounce_idle_seconds or None,
+            collect_interval=settings.collect_interval_seconds,
+            collect_grace=settings.collect_grace_seconds,
         )  # fmt: skip
         await pipeline.run()
 

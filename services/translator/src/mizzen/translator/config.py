@@ -40,6 +40,14 @@ class TranslatorSettings(ServiceSettings):
     debounce_max_seconds: Annotated[
         float, Setting("Translate at the latest this long after a burst began.", minimum=0.0)
     ] = 1.0
+    collect_interval_seconds: Annotated[
+        float, Setting("How often to delete resources no snapshot refers to.", minimum=0.01)
+    ] = 30.0
+    collect_grace_seconds: Annotated[
+        float,
+        Setting("How long a resource no snapshot refers to stays stored (xds replicas may lag "
+                "this long).", minimum=0.0),
+    ] = 60.0  # fmt: skip
     debounce_idle_seconds: Annotated[
         float,
         Setting("A change after this long without translating is translated at once "

@@ -31,6 +31,7 @@ from mizzen.snapshots import (
     class_id_of,
 )
 from mizzen.snapshots.layout import INPUTS_SUFFIX
+from mizzen.snapshots.writer import DEFAULT_GRACE_SECONDS
 from mizzen.store import Event, Reset, Store, list_prefix
 from mizzen.store import EventType as StoreEventType
 from mizzen.translator.domain.debounce import ChangeSignal, debounce
@@ -71,8 +72,9 @@ class PipelineMetrics:
                                    registry=registry),
             classes=Gauge("mizzen_translator_classes", "Proxy classes translated.",
                           registry=registry),
-            written=Counter("mizzen_translator_written", "Keys written, by kind.", ["kind"],
-                            registry=registry),
+            written=Counter("mizzen_translator_written",
+                            "Keys written (and deleted: deleted_sets, deleted_resources), by "
+                            "kind.", ["kind"], registry=registry),
             failures=Counter("mizzen_translator_class_failures",
                              "Classes whose translation raised (their last snapshot stays).",
                              registry=registry),
@@ -99,6 +101,8 @@ class TranslationPipeline:
         max_delay: float = 1.0,
         idle: float | None = None,
         heap: HeapSettler | None = None,
+        collect_interval: float = 30.0,
+        collect_grace: float = DEFAULT_GRACE_SECONDS,
     ) -> None:
         self._store = store
         self._repository = repository
@@ -110,8 +114,9 @@ class TranslationPipeline:
         self._quiet = quiet
         self._max_delay = max_delay
         self._idle = idle
+        self._collect_interval = collect_interval
         self._heap = heap or HeapSettler()
-        self._writer = SnapshotWriter(store)
+        self._writer = SnapshotWriter(store, grace=collect_grace)
         self._signal = ChangeSignal()
         self._resources: dict[ResourceKey, Resource] = {}
         self._registry = RegistryView()
@@ -143,9 +148,20 @@ class TranslationPipeline:
             log.info("translation inputs synced", resources=len(self._resources),
                      classes=len(self._classes))  # fmt: skip
             await self._push()
+            tasks.create_task(self._collect_garbage(), name="collect garbage")
             tasks.create_task(debounce(self._signal, self._push, quiet=self._quiet,
                                        max_delay=self._max_delay, idle=self._idle),
                               name="debounce")  # fmt: skip
+
+    async def _collect_garbage(self) -> None:
+        """Every ``collect_interval`` seconds, delete the sets and resources that no snapshot
+        has referred to for the writer's grace period (content addressing leaves the old ones
+        behind at every change)."""
+        while True:
+            await asyncio.sleep(self._collect_interval)  # a period, not a synchronization
+            stats = await self._writer.collect()
+            self._metrics.written.labels("deleted_sets").inc(stats.sets)
+            self._metrics.written.labels("deleted_resources").inc(stats.resources)
 
     async def _watch_config(self) -> None:
         async for event in self._repository.watch():
