@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from mizzen.snapshots.status import NackRecord, ProxyStatus, TypeStatus, proxy_key
 from mizzen.testing import wait_for
 from mizzen.testing.mesh import Mesh
-from mizzen.xds.domain.status import NackRecord, ProxyStatus, TypeStatus, proxy_key
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 MIZZEN = str(Path(sys.executable).parent / "mizzen")

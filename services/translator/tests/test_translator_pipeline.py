@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from mizzen.snapshots import (
     set_key,
     snapshot_key,
 )
+from mizzen.snapshots.status import ProxyStatus
 from mizzen.store import EtcdStore, Store
 from mizzen.testing import wait_for
 from mizzen.translator.pipeline import PipelineMetrics, TranslationPipeline
@@ -186,6 +188,51 @@ async def test_resources_left_behind_by_a_change_are_collected_after_the_grace(
         await wait_for(old_gone, timeout=10, message="the replaced resource deleted")
         assert time.monotonic() - replaced >= 0.5 * 0.9
         assert await store.get(resource_key(new_hash)) is not None
+    finally:
+        task.cancel()
+
+
+async def test_a_class_nobody_is_connected_to_is_retired_after_its_grace(store: Store) -> None:
+    await put_service(store, "reviews")
+    used = ProxyClass(ProxyType.SIDECAR, "default", local_address="127.0.0.5")
+    gone = ProxyClass(ProxyType.SIDECAR, "default", local_address="127.0.0.6")
+    for proxy in (used, gone):
+        await store.put(inputs_key(proxy.class_id), proxy.to_json())
+    # A proxy of "used" is connected (xds keeps its status under /mizzen/proxies/).
+    status = ProxyStatus(
+        "reviews-v1.default",
+        "sidecar~127.0.0.5~reviews-v1.default~x",
+        used.class_id,
+        "xds-a",
+        "c1",
+        "sotw",
+        "2026-01-01T00:00:00.000Z",
+    )
+    await store.put(status.key, status.to_json())
+    pipeline = TranslationPipeline(store, ConfigRepository(store), build_config=build_config,
+                                   new_translation=new_translation, metrics=PipelineMetrics.create(
+                                       CollectorRegistry()), quiet=0.02, max_delay=0.2,
+                                   collect_interval=0.1, class_grace=0.5)  # fmt: skip
+    task = asyncio.create_task(pipeline.run())
+    try:
+        for class_id in (used.class_id, gone.class_id):
+            await wait_for(functools.partial(store.get, snapshot_key(class_id)),
+                           message="both classes translated")  # fmt: skip
+        started = time.monotonic()
+
+        async def retired() -> bool:
+            return await store.get(inputs_key(gone.class_id)) is None
+
+        await wait_for(retired, timeout=10, message="the unused class retired")
+        assert time.monotonic() - started >= 0.5 * 0.9
+        assert await store.get(snapshot_key(gone.class_id)) is None
+        assert await store.get(inputs_key(used.class_id)) is not None
+        assert await store.get(snapshot_key(used.class_id)) is not None
+
+        # A proxy of the retired class comes back: xds asks again, and it is translated.
+        await store.put(inputs_key(gone.class_id), gone.to_json())
+        await wait_for(lambda: store.get(snapshot_key(gone.class_id)), timeout=10,
+                       message="translated again")  # fmt: skip
     finally:
         task.cancel()
 

@@ -10,17 +10,17 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from mizzen.envoy import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE, make_resource, version_of
 from mizzen.snapshots import ProxyType
-from mizzen.xds.api import wire
-from mizzen.xds.api.sotw import SotwVariant
-from mizzen.xds.domain.node import identify
-from mizzen.xds.domain.plans import SharedMaps, plan_delta, plan_sotw
-from mizzen.xds.domain.status import (
+from mizzen.snapshots.status import (
     NackRecord,
     ProxyStatus,
     TypeStatus,
     proxy_id_of,
     proxy_key,
 )
+from mizzen.xds.api import wire
+from mizzen.xds.api.sotw import SotwVariant
+from mizzen.xds.domain.node import identify
+from mizzen.xds.domain.plans import SharedMaps, plan_delta, plan_sotw
 from mizzen.xds.domain.subscriptions import TypeState
 from mizzen.xds.domain.warming import eds_service_name
 from mizzen.xds.errors import InvalidNodeError

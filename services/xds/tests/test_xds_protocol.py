@@ -16,10 +16,10 @@ from grpc import aio
 
 from mizzen.envoy import CLUSTER_TYPE, LISTENER_TYPE, make_resource, version_of
 from mizzen.launcher import ServiceProcess
-from mizzen.snapshots import ProxyClass, ProxyType, inputs_key
+from mizzen.snapshots import ProxyClass, ProxyType, inputs_key, snapshot_key
+from mizzen.snapshots.status import ProxyStatus, proxy_key
 from mizzen.store import Store
 from mizzen.testing import wait_for
-from mizzen.xds.domain.status import ProxyStatus, proxy_key
 from mizzen.xds.testing import Mesh, eds_cluster
 
 
@@ -201,3 +201,25 @@ async def test_proxies_of_a_class_get_one_encoded_response_and_a_repeat_gets_its
     finally:
         for call in calls:
             call.cancel()
+
+
+async def test_a_connected_proxy_whose_class_was_retired_asks_for_it_again(
+    mesh: Mesh, ads: ads_pb2_grpc.AggregatedDiscoveryServiceStub
+) -> None:
+    proxy_class = ProxyClass.from_node_metadata(ProxyType.SIDECAR, {"NAMESPACE": "shop"})
+    await mesh.snapshots.write(proxy_class.class_id, [eds_cluster("a")])
+    call = ads.StreamAggregatedResources()
+    try:
+        node_id = "sidecar~127.0.0.30~pay-9.shop~shop.svc.cluster.local"
+        await call.write(discovery_pb2.DiscoveryRequest(node=node(node_id), type_url=CLUSTER_TYPE))
+        first = await call.read()
+        await call.write(discovery_pb2.DiscoveryRequest(
+            type_url=CLUSTER_TYPE, version_info=first.version_info,
+            response_nonce=first.nonce))  # fmt: skip
+        # The translator retires the class (as it does when it thinks nobody uses it).
+        await mesh.store.delete(snapshot_key(proxy_class.class_id))
+        await mesh.store.delete(inputs_key(proxy_class.class_id))
+        await wait_for(lambda: mesh.store.get(inputs_key(proxy_class.class_id)), timeout=5,
+                       message="the class asked for again")  # fmt: skip
+    finally:
+        call.cancel()

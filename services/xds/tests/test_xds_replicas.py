@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from mizzen.envoy import CLUSTER_TYPE, AdsMode
+from mizzen.snapshots.status import ProxyStatus
 from mizzen.testing import wait_for
-from mizzen.xds.domain.status import ProxyStatus
 from mizzen.xds.testing import (
     STATUS_TTL,
     Mesh,

@@ -14,8 +14,8 @@ from google.protobuf import duration_pb2
 
 from mizzen.envoy import CLUSTER_TYPE, AdsMode
 from mizzen.launcher import EnvoyProcess
+from mizzen.snapshots.status import ProxyStatus
 from mizzen.testing import wait_for
-from mizzen.xds.domain.status import ProxyStatus
 from mizzen.xds.testing import (
     Mesh,
     ProxyUnderTest,

@@ -11,8 +11,8 @@ import click
 from mizzen.cli.mesh.control import environment_with_mesh_defaults
 from mizzen.cli.output import table
 from mizzen.envoy import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from mizzen.snapshots.status import PROXIES_PREFIX, ProxyStatus, TypeStatus
 from mizzen.store import StoreError, list_prefix, open_store
-from mizzen.xds.domain.status import PROXIES_PREFIX, ProxyStatus, TypeStatus
 
 _COLUMNS = (("CDS", CLUSTER_TYPE), ("LDS", LISTENER_TYPE), ("EDS", ENDPOINT_TYPE),
             ("RDS", ROUTE_TYPE))  # fmt: skip

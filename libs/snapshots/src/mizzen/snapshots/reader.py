@@ -457,15 +457,17 @@ class SnapshotReader:
 
     # -- class inputs ---------------------------------------------------------------------
 
-    async def request_class(self, proxy_class: ProxyClass) -> bool:
+    async def request_class(self, proxy_class: ProxyClass, *, force: bool = False) -> bool:
         """Ask the translator for ``proxy_class``: create its inputs key unless it exists.
 
         Returns whether this call created it. Safe to race with other replicas (a create
-        that finds the key present is not an error). Raises
-        :class:`~mizzen.store.StoreError` when the store cannot be reached.
+        that finds the key present is not an error). With ``force`` the store is asked even
+        if the key was last seen present (it may be being deleted: the translator retires
+        classes no proxy uses). Raises :class:`~mizzen.store.StoreError` when the store
+        cannot be reached.
         """
         class_id = proxy_class.class_id
-        if class_id in self._inputs:
+        if class_id in self._inputs and not force:
             return False
         try:
             await self._store.put_if(inputs_key(class_id), proxy_class.to_json(), mod_revision=0)

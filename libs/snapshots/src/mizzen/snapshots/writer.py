@@ -18,6 +18,7 @@ from mizzen.snapshots.layout import (
     ClassSnapshot,
     ResourceSet,
     class_id_of,
+    inputs_key,
     resource_key,
     set_key,
     snapshot_key,
@@ -204,6 +205,17 @@ class SnapshotWriter:
             log.info("snapshots collected", sets=stats.sets, resources=stats.resources,
                      waiting=stats.waiting)  # fmt: skip
         return stats
+
+    async def retire_classes(self, class_ids: Iterable[str]) -> None:
+        """Delete the classes' inputs and snapshots (no proxy of theirs is connected); their
+        sets and resources then go with :meth:`collect`. A proxy of a retired class that
+        connects again asks for its class anew (xds writes the inputs again)."""
+        async with self._turn:
+            ids = list(class_ids)
+            await self._delete_all([key for c in ids for key in (inputs_key(c), snapshot_key(c))])
+            for class_id in ids:
+                self._classes.pop(class_id, None)
+                self._class_sets.pop(class_id, None)
 
     async def _delete_all(self, keys: Sequence[str]) -> None:
         for start in range(0, len(keys), _BATCH_OPS):

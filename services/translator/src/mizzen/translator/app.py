@@ -61,6 +61,7 @@ async def setup(runtime: ServiceRuntime[TranslatorSettings]) -> None:
             idle=settings.debounce_idle_seconds or None,
             collect_interval=settings.collect_interval_seconds,
             collect_grace=settings.collect_grace_seconds,
+            class_grace=settings.class_grace_seconds,
         )  # fmt: skip
         await pipeline.run()
 

@@ -48,6 +48,12 @@ class TranslatorSettings(ServiceSettings):
         Setting("How long a resource no snapshot refers to stays stored (xds replicas may lag "
                 "this long).", minimum=0.0),
     ] = 60.0  # fmt: skip
+    class_grace_seconds: Annotated[
+        float,
+        Setting("A proxy class no proxy was connected to for this long is no longer "
+                "translated (its snapshot is deleted; a proxy that comes back asks again).",
+                minimum=0.0),
+    ] = 600.0  # fmt: skip
     debounce_idle_seconds: Annotated[
         float,
         Setting("A change after this long without translating is translated at once "

@@ -31,6 +31,7 @@ from mizzen.snapshots import (
     class_id_of,
 )
 from mizzen.snapshots.layout import INPUTS_SUFFIX
+from mizzen.snapshots.status import PROXIES_PREFIX, ProxyStatus
 from mizzen.snapshots.writer import DEFAULT_GRACE_SECONDS
 from mizzen.store import Event, Reset, Store, list_prefix
 from mizzen.store import EventType as StoreEventType
@@ -42,6 +43,8 @@ log = structlog.get_logger(__name__)
 ALL_CONFIG_INPUTS = frozenset({"VirtualService", "DestinationRule", "ServiceEntry", "Sidecar",
                                "Gateway"})  # fmt: skip
 ALL_INPUTS = ALL_CONFIG_INPUTS | {"services", "endpoints"}
+DEFAULT_CLASS_GRACE_SECONDS = 600.0
+"""How long a class nobody is connected to keeps being translated."""
 
 
 def _registry_inputs(item: Event | Reset) -> set[str]:
@@ -103,6 +106,7 @@ class TranslationPipeline:
         heap: HeapSettler | None = None,
         collect_interval: float = 30.0,
         collect_grace: float = DEFAULT_GRACE_SECONDS,
+        class_grace: float = DEFAULT_CLASS_GRACE_SECONDS,
     ) -> None:
         self._store = store
         self._repository = repository
@@ -115,6 +119,9 @@ class TranslationPipeline:
         self._max_delay = max_delay
         self._idle = idle
         self._collect_interval = collect_interval
+        self._class_grace = class_grace
+        self._idle_since: dict[str, float] = {}
+        self._round = asyncio.Lock()
         self._heap = heap or HeapSettler()
         self._writer = SnapshotWriter(store, grace=collect_grace)
         self._signal = ChangeSignal()
@@ -154,14 +161,45 @@ class TranslationPipeline:
                               name="debounce")  # fmt: skip
 
     async def _collect_garbage(self) -> None:
-        """Every ``collect_interval`` seconds, delete the sets and resources that no snapshot
-        has referred to for the writer's grace period (content addressing leaves the old ones
-        behind at every change)."""
+        """Every ``collect_interval`` seconds, retire the classes no proxy has been connected
+        to for ``class_grace`` seconds (local-mode classes include the workload's address, so
+        every restarted workload leaves one behind), then delete the sets and resources that
+        no snapshot has referred to for the writer's grace period (content addressing leaves
+        the old ones behind at every change)."""
         while True:
             await asyncio.sleep(self._collect_interval)  # a period, not a synchronization
-            stats = await self._writer.collect()
+            async with self._round:  # never in the middle of a translation round
+                await self._retire_idle_classes()
+                stats = await self._writer.collect()
             self._metrics.written.labels("deleted_sets").inc(stats.sets)
             self._metrics.written.labels("deleted_resources").inc(stats.resources)
+
+    async def _retire_idle_classes(self) -> None:
+        listing = await list_prefix(self._store, PROXIES_PREFIX.encode())
+        connected: set[str] = set()
+        for kv in listing.kvs:
+            try:
+                connected.add(ProxyStatus.from_json(kv.value).class_id)
+            except (KeyError, ValueError) as exc:
+                log.warning("proxy status unreadable", key=kv.key.decode(), error=str(exc))
+        now = time.monotonic()
+        self._idle_since = {
+            class_id: self._idle_since.get(class_id, now)
+            for class_id in self._classes
+            if class_id not in connected
+        }
+        idle = sorted(
+            c for c, since in self._idle_since.items() if now - since >= self._class_grace
+        )
+        if not idle:
+            return
+        await self._writer.retire_classes(idle)
+        for class_id in idle:
+            self._classes.pop(class_id, None)
+            del self._idle_since[class_id]
+        self._metrics.classes.set(len(self._classes))
+        self._metrics.written.labels("retired_classes").inc(len(idle))
+        log.info("classes retired", classes=len(idle), idle_seconds=self._class_grace)
 
     async def _watch_config(self) -> None:
         async for event in self._repository.watch():
@@ -228,6 +266,10 @@ class TranslationPipeline:
             self._dirty_classes.add(class_id)
 
     async def _push(self) -> None:
+        async with self._round:
+            await self._translate_and_write()
+
+    async def _translate_and_write(self) -> None:
         started = time.perf_counter()
         if self._config_dirty:
             self._config = self._build_config(list(self._resources.values()))

@@ -18,8 +18,8 @@ import contextlib
 
 import structlog
 
+from mizzen.snapshots.status import ProxyStatus, proxy_key
 from mizzen.store import Conflict, Lease, Store, StoreError, Txn
-from mizzen.xds.domain.status import ProxyStatus, proxy_key
 
 log = structlog.get_logger(__name__)
 

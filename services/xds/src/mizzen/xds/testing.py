@@ -46,8 +46,8 @@ from mizzen.envoy import ProxyType as NodeType
 from mizzen.launcher import EnvoyProcess, PortAllocator, ServiceProcess
 from mizzen.launcher.probe import http_get
 from mizzen.snapshots import ClassSnapshot, ProxyClass, ProxyType, ResourceSet, SnapshotWriter
+from mizzen.snapshots.status import ProxyStatus, proxy_key
 from mizzen.store import Store
-from mizzen.xds.domain.status import ProxyStatus, proxy_key
 
 STATUS_TTL = 2
 """The proxy status lease TTL (seconds) tests give the xds replicas they start."""

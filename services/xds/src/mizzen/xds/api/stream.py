@@ -52,10 +52,10 @@ from google.protobuf import json_format
 from mizzen.envoy import CLUSTER_TYPE, ENDPOINT_TYPE, PUSH_ORDER
 from mizzen.runtime import HeapSettler, bound_log_context
 from mizzen.snapshots import MissingResourceError, SnapshotReader
+from mizzen.snapshots.status import NackRecord, ProxyStatus, TypeStatus, format_time
 from mizzen.xds.api.encoded import EncodedResponses
 from mizzen.xds.domain.node import ProxyIdentity, identify
 from mizzen.xds.domain.plans import Plan, Response, SharedMaps
-from mizzen.xds.domain.status import NackRecord, ProxyStatus, TypeStatus, format_time
 from mizzen.xds.domain.subscriptions import Nack, TypeState
 from mizzen.xds.domain.warming import HELD_TYPES, RouteHold, eds_service_name
 from mizzen.xds.metrics import XdsMetrics, type_label
@@ -374,7 +374,10 @@ class StreamCore:
         self._services.heap.busy()
         available = self._services.reader.class_resources(self._identity.class_id)
         if available is None:
+            # Not translated yet, or retired while this proxy connected (the translator
+            # retires classes nobody was connected to for a while): ask for it (again).
             log.debug("class not translated yet")
+            await self._services.reader.request_class(self._identity.proxy_class, force=True)
             return
         plans: list[tuple[TypeState, Plan]] = []
         warming = False
