@@ -17,7 +17,7 @@ from mizzen.analysis import (
     analyze,
 )
 from mizzen.api import Resource, ValidationError, parse_document, parse_documents
-from mizzen.cli.client import CommandError, call
+from mizzen.cli.client import CommandError, call, server_of
 from mizzen.cli.sources import read_sources
 from mizzen.protos.config.v1 import config_pb2 as pb
 
@@ -153,7 +153,7 @@ def analyze_command(ctx: click.Context, *, files: tuple[str, ...], namespace: st
     if offline and not files:
         raise click.UsageError("--offline analyzes files only: give -f FILE|DIR|-")
     local = _local_resources(files, namespace) if files else []
-    stored = [] if offline else _stored_resources(ctx.obj["server"])
+    stored = [] if offline else _stored_resources(server_of(ctx))
     messages = analyze([*stored, *local], default_namespace=namespace)
     if not all_namespaces:
         messages = [m for m in messages if m.resource is None or m.resource.namespace == namespace]

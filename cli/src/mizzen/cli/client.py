@@ -12,11 +12,22 @@ import grpc
 from google.rpc import status_pb2
 from grpc import aio
 
+from mizzen.cli.defaults import DEFAULT_SERVER
 from mizzen.protos.config.v1 import config_pb2 as pb
 from mizzen.protos.config.v1 import config_pb2_grpc
 
-DEFAULT_SERVER = "127.0.0.1:15011"
 T = TypeVar("T")
+
+
+def server_of(ctx: click.Context) -> str:
+    """The config API address: ``--server``/``MIZZEN_SERVER``, else the running mesh's
+    (``mizzen up``), else :data:`~mizzen.cli.defaults.DEFAULT_SERVER`."""
+    given: str | None = ctx.find_root().obj.get("server") if ctx.find_root().obj else None
+    if given:
+        return given
+    from mizzen.cli.mesh.control import mesh_server_address  # only when needed
+
+    return mesh_server_address() or DEFAULT_SERVER
 
 
 class CommandError(click.ClickException):

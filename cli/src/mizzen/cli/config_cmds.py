@@ -10,7 +10,7 @@ import yaml
 
 from mizzen.api import lookup_kind
 from mizzen.cli import output
-from mizzen.cli.client import applied_by, call
+from mizzen.cli.client import applied_by, call, server_of
 from mizzen.cli.sources import read_sources
 from mizzen.protos.config.v1 import config_pb2 as pb
 from mizzen.protos.config.v1 import config_pb2_grpc
@@ -44,8 +44,7 @@ def _kind(name: str) -> str:
 
 
 def _server(ctx: click.Context) -> str:
-    server: str = ctx.obj["server"]
-    return server
+    return server_of(ctx)
 
 
 @click.command()

@@ -1,0 +1,4 @@
+"""Defaults the command line shows before it imports anything heavy."""
+
+DEFAULT_SERVER = "127.0.0.1:15011"
+"""The config API (translator) address when no mesh is running and none is given."""
