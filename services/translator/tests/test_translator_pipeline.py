@@ -90,6 +90,16 @@ async def store(etcd: EtcdProcess) -> AsyncIterator[Store]:
         yield client
 
 
+def new_pipeline(
+    store: Store, repository: ConfigRepository, **options: float
+) -> TranslationPipeline:
+    """A pipeline over the small translation above, debouncing in tens of milliseconds."""
+    return TranslationPipeline(store, repository, build_config=build_config,
+                               new_translation=new_translation,
+                               metrics=PipelineMetrics.create(CollectorRegistry()), quiet=0.02,
+                               max_delay=0.2, **options)  # type: ignore[arg-type]  # fmt: skip
+
+
 async def put_service(store: Store, name: str) -> None:
     host = f"{name}.default.svc.cluster.local"
     await store.put(service_key(host), encode_service(Service(host, "default",
@@ -114,9 +124,7 @@ async def test_classes_get_snapshots_and_follow_changes(store: Store) -> None:
     proxy = ProxyClass(ProxyType.SIDECAR, "default", local_address="127.0.0.5")
     await store.put(inputs_key(proxy.class_id), proxy.to_json())
     repository = ConfigRepository(store)
-    pipeline = TranslationPipeline(store, repository, build_config=build_config,
-                                   new_translation=new_translation, metrics=PipelineMetrics.create(
-                                       CollectorRegistry()), quiet=0.02, max_delay=0.2)  # fmt: skip
+    pipeline = new_pipeline(store, repository)
     task = asyncio.create_task(pipeline.run())
     try:
         first = await wait_for(
@@ -160,10 +168,7 @@ async def test_resources_left_behind_by_a_change_are_collected_after_the_grace(
     proxy = ProxyClass(ProxyType.SIDECAR, "default", local_address="127.0.0.5")
     await store.put(inputs_key(proxy.class_id), proxy.to_json())
     repository = ConfigRepository(store)
-    pipeline = TranslationPipeline(store, repository, build_config=build_config,
-                                   new_translation=new_translation, metrics=PipelineMetrics.create(
-                                       CollectorRegistry()), quiet=0.02, max_delay=0.2,
-                                   collect_interval=0.1, collect_grace=0.5)  # fmt: skip
+    pipeline = new_pipeline(store, repository, collect_interval=0.1, collect_grace=0.5)
     task = asyncio.create_task(pipeline.run())
     try:
         first = await wait_for(
@@ -209,10 +214,7 @@ async def test_a_class_nobody_is_connected_to_is_retired_after_its_grace(store: 
         "2026-01-01T00:00:00.000Z",
     )
     await store.put(status.key, status.to_json())
-    pipeline = TranslationPipeline(store, ConfigRepository(store), build_config=build_config,
-                                   new_translation=new_translation, metrics=PipelineMetrics.create(
-                                       CollectorRegistry()), quiet=0.02, max_delay=0.2,
-                                   collect_interval=0.1, class_grace=0.5)  # fmt: skip
+    pipeline = new_pipeline(store, ConfigRepository(store), collect_interval=0.1, class_grace=0.5)
     task = asyncio.create_task(pipeline.run())
     try:
         for class_id in (used.class_id, gone.class_id):
