@@ -1,5 +1,5 @@
 """``python -m mizzen.xds``."""
 
-from mizzen.xds.entry import main
+from mizzen.xds.app import main
 
 main()

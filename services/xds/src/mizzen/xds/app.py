@@ -73,5 +73,5 @@ async def setup(runtime: ServiceRuntime[XdsSettings]) -> None:
 
 
 def main() -> None:
-    """Run the xds service (see :mod:`mizzen.xds.entry` for the console script)."""
+    """The ``mizzen-xds`` console script."""
     sys.exit(service_main(XdsSettings, setup))
