@@ -210,6 +210,7 @@ class StreamCore:
         self._nonces = itertools.count(1)
         self._hold: RouteHold | None = None
         self._first: Any = None
+        self._served = False  # whether the class had a snapshot for this stream yet
 
     @property
     def identity(self) -> ProxyIdentity | None:
@@ -374,11 +375,14 @@ class StreamCore:
         self._services.heap.busy()
         available = self._services.reader.class_resources(self._identity.class_id)
         if available is None:
-            # Not translated yet, or retired while this proxy connected (the translator
-            # retires classes nobody was connected to for a while): ask for it (again).
             log.debug("class not translated yet")
-            await self._services.reader.request_class(self._identity.proxy_class, force=True)
+            if self._served:
+                # Retired while this proxy was connected (the translator retires classes it
+                # saw nobody use for a while): ask for it again.
+                await self._services.reader.request_class(self._identity.proxy_class,
+                                                          force=True)  # fmt: skip
             return
+        self._served = True
         plans: list[tuple[TypeState, Plan]] = []
         warming = False
         try:
