@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import os
 import signal
 import subprocess
@@ -34,6 +33,8 @@ from mizzen.protos.config.v1 import config_pb2_grpc
 from mizzen.samples.bookinfo import MANIFESTS_DIR, WORKLOADS, manifest_path
 from mizzen.samples.bookinfo.probe import PageView, fetch_page
 from mizzen.testing import wait_for
+from mizzen.testing.mesh import binomial_bounds
+from mizzen.testing.processes import alive, descendants
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -42,39 +43,6 @@ CHILDREN = [*(w.name for w in WORKLOADS), "ingress"]
 # After a kill, traffic is watched this long: past the 10 s TTL of the leases the killed
 # process held (registrations, proxy status), whose expiry is what could break it.
 OUTAGE_WINDOW = 12.0
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def descendants(roots: set[int]) -> set[int]:
-    """``roots`` and every live process below them."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = (entry / "stat").read_text().rpartition(")")[2].split()
-                parents[int(entry.name)] = int(fields[1])
-    found = set(roots)
-    while True:
-        more = {pid for pid, parent in parents.items() if parent in found} - found
-        if not more:
-            return found
-        found |= more
-
-
-def binomial_bounds(n: int, p: float, z: float = 3.29) -> tuple[float, float]:
-    """The two-sided 99.9% (``z`` = 3.29) normal-approximation bounds of a binomial count."""
-    mean, sd = n * p, math.sqrt(n * p * (1 - p))
-    return mean - z * sd, mean + z * sd
 
 
 def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:

@@ -18,33 +18,9 @@ import pytest
 from mizzen.cli.demo_cmd import find_free_port_offset
 from mizzen.samples.bookinfo import WORKLOADS
 from mizzen.samples.bookinfo.probe import fetch_page
+from mizzen.testing.processes import alive, descendants
 
 MIZZEN = str(Path(sys.executable).parent / "mizzen")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def children_of(roots: set[int]) -> set[int]:
-    """``roots`` and every live process below them."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = (entry / "stat").read_text().rpartition(")")[2].split()
-                parents[int(entry.name)] = int(fields[1])
-    found = set(roots)
-    while more := {pid for pid, parent in parents.items() if parent in found} - found:
-        found |= more
-    return found
 
 
 def read_json(path: Path) -> dict[str, object]:
@@ -95,7 +71,7 @@ async def test_foreground_demo_starts_the_mesh_and_ctrl_c_stops_everything(
             components = state["components"]
             assert isinstance(components, dict)
             roots |= {int(c["pid"]) for c in components.values()}
-        pids = children_of(roots)
+        pids = descendants(roots)
         assert len(pids) >= 2 + 5 + 7 * 2 + len(WORKLOADS)
         process.send_signal(signal.SIGINT)
         rest, _ = await asyncio.wait_for(process.communicate(), 90)

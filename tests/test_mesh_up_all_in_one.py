@@ -13,6 +13,7 @@ from pathlib import Path
 from mizzen.cli.mesh import PORT_ROLES
 from mizzen.launcher import PortAllocator
 from mizzen.testing import wait_for
+from mizzen.testing.processes import alive
 
 MIZZEN = str(Path(sys.executable).parent / "mizzen")
 SERVICES = ["translator", "discovery", "xds"]
@@ -35,17 +36,6 @@ async def arun(*args: str, stdin: str | None = None, timeout: float = 60) -> tup
     out, _ = await asyncio.wait_for(process.communicate(stdin.encode() if stdin else None), timeout)
     assert process.returncode is not None
     return process.returncode, out.decode()
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 async def test_all_in_one_serves_every_service_from_one_process(tmp_path: Path) -> None:

@@ -22,20 +22,10 @@ from mizzen.cli.mesh import PORT_ROLES, mesh_server_address
 from mizzen.cli.mesh.control import environment_with_mesh_defaults
 from mizzen.launcher import PortAllocator
 from mizzen.testing import wait_for
+from mizzen.testing.processes import alive
 
 MIZZEN = str(Path(sys.executable).parent / "mizzen")
 COMPONENTS = ["etcd", "nats", "translator", "discovery", "xds"]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @dataclass

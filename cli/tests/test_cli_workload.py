@@ -22,9 +22,10 @@ from mizzen.launcher import EtcdProcess, PortAllocator, ServiceProcess
 from mizzen.launcher.probe import http_get
 from mizzen.registry import Endpoint, Health, decode_endpoint, endpoint_key
 from mizzen.snapshots import InboundPort, Interception, ProxyClass, ProxyType
-from mizzen.store import Store, open_store
+from mizzen.store import Store
 from mizzen.testing import wait_for
 from mizzen.testing.plugin import ServiceFactory
+from mizzen.testing.processes import alive
 
 MIZZEN = str(Path(sys.executable).parent / "mizzen")
 HOST = "reviews.default.svc.cluster.local"
@@ -108,30 +109,6 @@ class Workload:
 
 
 WorkloadRunner = Callable[..., Awaitable[Workload]]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-@pytest_asyncio.fixture
-async def store(etcd: EtcdProcess) -> AsyncIterator[Store]:
-    """A client of the test's etcd."""
-    async with await open_store(f"etcd://{etcd.endpoint}") as opened:
-        yield opened
-
-
-@pytest_asyncio.fixture
-async def discovery(etcd: EtcdProcess, service_factory: ServiceFactory) -> ServiceProcess:
-    """A discovery replica on the test's etcd."""
-    return await service_factory("discovery", env={
-        "MIZZEN_DISCOVERY_STORE_URL": f"etcd://{etcd.endpoint}",
-        "MIZZEN_DISCOVERY_LEASE_TTL_SECONDS": "2",
-    })  # fmt: skip
 
 
 @pytest_asyncio.fixture
@@ -424,3 +401,9 @@ async def test_traffic_flows_between_workloads_through_their_envoys(
     finally:
         server.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(server.wait(), 20) == 128 + signal.SIGTERM
+
+
+@pytest_asyncio.fixture
+async def store(etcd_store: Store) -> Store:
+    """A client of the test's etcd."""
+    return etcd_store

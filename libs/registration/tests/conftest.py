@@ -9,19 +9,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import pytest_asyncio
 
-from mizzen.launcher import EtcdProcess, PortAllocator, ServiceProcess
+from mizzen.launcher import PortAllocator
 from mizzen.protos.registry.v1 import registration_pb2 as pb
 from mizzen.registry import Endpoint, decode_endpoint, endpoint_key
-from mizzen.store import Store, open_store
-from mizzen.testing.plugin import ServiceFactory
-
-LEASE_TTL = 2
-"""Discovery's registration lease TTL in these tests (seconds)."""
+from mizzen.store import Store
 
 HOST = "reviews.default.svc.cluster.local"
 ENDPOINT_ID = "default.reviews-v1"
 
-DiscoveryFactory = Callable[[], Awaitable[ServiceProcess]]
 EndpointReader = Callable[[], Awaitable[Endpoint | None]]
 
 
@@ -35,32 +30,6 @@ def workload() -> pb.Workload:
         labels={"app": "reviews"},
         services=[pb.ServedService(service="reviews", ports=[pb.ServedPort(number=9080)])],
     )
-
-
-@pytest_asyncio.fixture
-async def discovery_factory(etcd: EtcdProcess, service_factory: ServiceFactory) -> DiscoveryFactory:
-    """``await discovery_factory()`` starts one more discovery replica on the test's etcd."""
-
-    async def start() -> ServiceProcess:
-        return await service_factory("discovery", env={
-            "MIZZEN_DISCOVERY_STORE_URL": f"etcd://{etcd.endpoint}",
-            "MIZZEN_DISCOVERY_LEASE_TTL_SECONDS": str(LEASE_TTL),
-        })  # fmt: skip
-
-    return start
-
-
-@pytest_asyncio.fixture
-async def discovery(discovery_factory: DiscoveryFactory) -> ServiceProcess:
-    """A running discovery replica."""
-    return await discovery_factory()
-
-
-@pytest_asyncio.fixture
-async def store(etcd: EtcdProcess) -> AsyncIterator[Store]:
-    """A client of the test's etcd, to read what discovery wrote."""
-    async with await open_store(f"etcd://{etcd.endpoint}") as opened:
-        yield opened
 
 
 @pytest_asyncio.fixture
@@ -98,3 +67,9 @@ async def frozen(
         for writer in frozen_connections:
             writer.close()
         await server.wait_closed()
+
+
+@pytest_asyncio.fixture
+async def store(etcd_store: Store) -> Store:
+    """A client of the test's etcd, to read what discovery wrote."""
+    return etcd_store

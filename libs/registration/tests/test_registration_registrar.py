@@ -18,10 +18,10 @@ from mizzen.registration import DiscoveryUnreachable, Registrar, RegistrationRef
 from mizzen.registry import Endpoint, Health, endpoint_key
 from mizzen.store import Event, EventType, Store
 from mizzen.testing import wait_for
+from mizzen.testing.plugin import DISCOVERY_LEASE_TTL as LEASE_TTL
+from mizzen.testing.plugin import DiscoveryFactory
 
-DiscoveryFactory = Callable[[], Awaitable[ServiceProcess]]
 EndpointReader = Callable[[], Awaitable[Endpoint | None]]
-LEASE_TTL = 2  # as in conftest.py
 KEY = endpoint_key("reviews.default.svc.cluster.local", "default.reviews-v1")
 
 

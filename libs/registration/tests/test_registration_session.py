@@ -18,9 +18,9 @@ from mizzen.registration import NoAnswer, RegistrationSession, StreamEnded
 from mizzen.registry import Endpoint, Health, endpoint_key
 from mizzen.store import Store
 from mizzen.testing import wait_for
+from mizzen.testing.plugin import DISCOVERY_LEASE_TTL as LEASE_TTL
 
 EndpointReader = Callable[[], Awaitable[Endpoint | None]]
-LEASE_TTL = 2  # as in conftest.py
 HOST = "reviews.default.svc.cluster.local"
 ENDPOINT_ID = "default.reviews-v1"
 

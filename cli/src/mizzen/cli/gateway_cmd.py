@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from mizzen.agent import AgentError, WorkloadSpecError, parse_labels
+from mizzen.agent import parse_labels
 from mizzen.agent.gateway import (
     DEFAULT_ADDRESS,
     DEFAULT_NAMESPACE,
@@ -14,8 +14,7 @@ from mizzen.agent.gateway import (
     parse_gateway_port,
     run_gateway,
 )
-from mizzen.cli.agent_settings import agent_settings
-from mizzen.runtime import SettingsError
+from mizzen.cli.agent_settings import agent_errors, agent_settings
 
 __all__ = ["gateway"]
 
@@ -98,7 +97,7 @@ def run(*, name: str, namespace: str, labels: tuple[str, ...], ports: tuple[str,
         ready_timeout: float | None, envoy_log_level: str | None) -> None:  # fmt: skip
     """Run the gateway NAME: an Envoy serving the Gateways that select its labels, until
     stopped."""
-    try:
+    with agent_errors():
         spec = GatewaySpec(
             name=name,
             namespace=namespace,
@@ -113,12 +112,5 @@ def run(*, name: str, namespace: str, labels: tuple[str, ...], ports: tuple[str,
             proxy_ready_timeout_seconds=ready_timeout,
             envoy_log_level=envoy_log_level,
         )
-    except (WorkloadSpecError, SettingsError) as exc:
-        raise click.UsageError(str(exc)) from exc
-    try:
         status = run_gateway(spec, settings)
-    except WorkloadSpecError as exc:
-        raise click.UsageError(str(exc)) from exc
-    except AgentError as exc:
-        raise click.ClickException(str(exc)) from exc
     sys.exit(status)

@@ -7,16 +7,13 @@ import sys
 import click
 
 from mizzen.agent import (
-    AgentError,
     AppStartError,
     WorkloadSpec,
-    WorkloadSpecError,
     build_services,
     parse_labels,
     run_workload,
 )
-from mizzen.cli.agent_settings import agent_settings
-from mizzen.runtime import SettingsError
+from mizzen.cli.agent_settings import agent_errors, agent_settings
 
 _SECONDS = click.FloatRange(min=0.0)
 
@@ -145,7 +142,7 @@ def run(*, name: str, namespace: str, services: tuple[str, ...], ports: tuple[st
         envoy_log_level: str | None, command: tuple[str, ...]) -> None:  # fmt: skip
     """Run COMMAND as the workload NAME: give it an address and an Envoy, register it, and
     clean everything up when it exits (with its exit status)."""
-    try:
+    with agent_errors():
         spec = WorkloadSpec(
             name=name,
             namespace=namespace,
@@ -166,17 +163,11 @@ def run(*, name: str, namespace: str, services: tuple[str, ...], ports: tuple[st
             health_probe=health_probe,
             envoy_log_level=envoy_log_level,
         )
-    except (WorkloadSpecError, SettingsError) as exc:
-        raise click.UsageError(str(exc)) from exc
-    try:
-        status = run_workload(spec, settings)
-    except WorkloadSpecError as exc:
-        raise click.UsageError(str(exc)) from exc
-    except AppStartError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_status)
-    except AgentError as exc:
-        raise click.ClickException(str(exc)) from exc
+        try:
+            status = run_workload(spec, settings)
+        except AppStartError as exc:  # the app's own exit status, not the agent's
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_status)
     sys.exit(status)
 
 

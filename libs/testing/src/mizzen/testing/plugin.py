@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 
 from mizzen.launcher import EnvoyProcess, EtcdProcess, NatsProcess, PortAllocator, ServiceProcess
+from mizzen.store import Store, open_store
 
 EnvoyFactory = Callable[..., Awaitable[EnvoyProcess]]
 ServiceFactory = Callable[..., Awaitable[ServiceProcess]]
@@ -119,3 +120,37 @@ async def service_factory(tmp_path: Path, ports: PortAllocator) -> AsyncIterator
         for process in reversed(started):
             with contextlib.suppress(Exception):
                 await process.stop()
+
+
+DISCOVERY_LEASE_TTL = 2
+"""The registration lease TTL (seconds) of discovery replicas started by
+:func:`discovery_factory`: short, so that tests of expiry are quick."""
+
+DiscoveryFactory = Callable[[], Awaitable[ServiceProcess]]
+
+
+@pytest_asyncio.fixture
+async def discovery_factory(etcd: EtcdProcess, service_factory: ServiceFactory) -> DiscoveryFactory:
+    """``await discovery_factory()`` starts one more discovery replica on the test's etcd, with
+    a :data:`DISCOVERY_LEASE_TTL` registration lease."""
+
+    async def start() -> ServiceProcess:
+        return await service_factory("discovery", env={
+            "MIZZEN_DISCOVERY_STORE_URL": f"etcd://{etcd.endpoint}",
+            "MIZZEN_DISCOVERY_LEASE_TTL_SECONDS": str(DISCOVERY_LEASE_TTL),
+        })  # fmt: skip
+
+    return start
+
+
+@pytest_asyncio.fixture
+async def discovery(discovery_factory: DiscoveryFactory) -> ServiceProcess:
+    """A running discovery replica on the test's etcd."""
+    return await discovery_factory()
+
+
+@pytest_asyncio.fixture
+async def etcd_store(etcd: EtcdProcess) -> AsyncIterator[Store]:
+    """A client of the test's etcd (to read what services wrote, or write what they read)."""
+    async with await open_store(f"etcd://{etcd.endpoint}") as opened:
+        yield opened
