@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 import structlog
 
+from mizzen.snapshots.cache import SizedLru
 from mizzen.snapshots.layout import (
     CLASSES_PREFIX,
     INPUTS_SUFFIX,
@@ -84,37 +84,6 @@ class MissingResourceError(LookupError):
         super().__init__(f"resource {content_hash}: {reason}")
 
 
-class _BodyCache:
-    """Least-recently-used bodies, bounded by their total size in bytes."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self._max_bytes = max_bytes
-        self._bodies: OrderedDict[str, bytes] = OrderedDict()
-        self._bytes = 0
-
-    @property
-    def size(self) -> int:
-        return self._bytes
-
-    def __len__(self) -> int:
-        return len(self._bodies)
-
-    def get(self, content_hash: str) -> bytes | None:
-        body = self._bodies.get(content_hash)
-        if body is not None:
-            self._bodies.move_to_end(content_hash)
-        return body
-
-    def put(self, content_hash: str, body: bytes) -> None:
-        if content_hash in self._bodies or len(body) > self._max_bytes:
-            return
-        self._bodies[content_hash] = body
-        self._bytes += len(body)
-        while self._bytes > self._max_bytes:
-            _, evicted = self._bodies.popitem(last=False)
-            self._bytes -= len(evicted)
-
-
 class SnapshotReader:
     """Sets and class snapshots in memory, kept current by a watch; bodies fetched on demand.
 
@@ -136,7 +105,8 @@ class SnapshotReader:
         page_size: int = 1000,
     ) -> None:
         self._store = store
-        self._cache = _BodyCache(cache_bytes)
+        # Content-addressed: a body stored under its hash never changes, so it is kept once.
+        self._cache: SizedLru[str, bytes] = SizedLru(cache_bytes, len)
         self._fetch_slots = asyncio.Semaphore(fetch_concurrency)
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
         self._page_size = page_size

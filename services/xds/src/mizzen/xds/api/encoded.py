@@ -16,9 +16,9 @@ nonce instead, so one stream never sees one nonce twice in a row for one type.
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
+from mizzen.snapshots.cache import SizedLru
 from mizzen.xds.domain.plans import Response
 
 __all__ = ["EncodedResponses"]
@@ -36,10 +36,8 @@ class EncodedResponses:
     """
 
     def __init__(self, max_bytes: int = 64 << 20) -> None:
-        self._max_bytes = max_bytes
-        self._bytes = 0
-        self._entries: OrderedDict[tuple[object, ...], tuple[Mapping[str, str], str, bytes]] = (
-            OrderedDict()
+        self._entries: SizedLru[tuple[object, ...], tuple[Mapping[str, str], str, bytes]] = (
+            SizedLru(max_bytes, lambda entry: len(entry[2]))
         )
         self._counter = itertools.count(1)
         self.hits = 0
@@ -52,15 +50,9 @@ class EncodedResponses:
                id(response.resources))  # fmt: skip
         found = self._entries.get(key)
         if found is not None and found[0] is response.resources:
-            self._entries.move_to_end(key)
             self.hits += 1
             return found[1], found[2]
         nonce = f"p{next(self._counter)}"
         data = encode(nonce)
-        if len(data) <= self._max_bytes:
-            self._entries[key] = (response.resources, nonce, data)
-            self._bytes += len(data)
-            while self._bytes > self._max_bytes:
-                _, (_, _, evicted) = self._entries.popitem(last=False)
-                self._bytes -= len(evicted)
+        self._entries.put(key, (response.resources, nonce, data))
         return nonce, data

@@ -8,13 +8,13 @@ something may still refer to it.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Generic, TypeVar
+from typing import Any
 
 from mizzen.envoy import version_of
+from mizzen.snapshots.cache import SizedLru
 from mizzen.xds.domain.subscriptions import FULL_STATE_TYPES, TypeState
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -52,27 +52,8 @@ class Plan:
 NOTHING = Plan()
 
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class _Lru(Generic[K, V]):
-    """A dict that forgets its least recently used entries beyond ``size``."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        found = self._items.get(key)
-        if found is not None:
-            self._items.move_to_end(key)
-        return found
-
-    def put(self, key: K, value: V) -> None:
-        self._items[key] = value
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
+def _lru(size: int) -> SizedLru[Any, Any]:
+    return SizedLru(size, lambda _: 1)  # bounded by count
 
 
 class SharedMaps:
@@ -94,12 +75,12 @@ class SharedMaps:
     """
 
     def __init__(self, size: int = 4096) -> None:
-        self._names: _Lru[frozenset[str], frozenset[str]] = _Lru(size)
-        self._versions: _Lru[int, tuple[Mapping[str, str], str]] = _Lru(size)
-        self._wanted: _Lru[tuple[int, int], tuple[Mapping[str, str], frozenset[str],
-                                                   Mapping[str, str]]] = _Lru(size)  # fmt: skip
-        self._diffs: _Lru[tuple[int, int], tuple[Mapping[str, str], Mapping[str, str],
-                                                  Diff]] = _Lru(size)  # fmt: skip
+        self._names: SizedLru[frozenset[str], frozenset[str]] = _lru(size)
+        self._versions: SizedLru[int, tuple[Mapping[str, str], str]] = _lru(size)
+        self._wanted: SizedLru[tuple[int, int], tuple[Mapping[str, str], frozenset[str],
+                                                   Mapping[str, str]]] = _lru(size)  # fmt: skip
+        self._diffs: SizedLru[tuple[int, int], tuple[Mapping[str, str], Mapping[str, str],
+                                                  Diff]] = _lru(size)  # fmt: skip
 
     def names(self, names: frozenset[str]) -> frozenset[str]:
         """The one shared set equal to ``names`` (``names`` itself the first time)."""
