@@ -18,7 +18,7 @@ from mizzen.envoy import CLUSTER_TYPE, LISTENER_TYPE, make_resource, version_of
 from mizzen.launcher import ServiceProcess
 from mizzen.snapshots import ProxyClass, ProxyType, inputs_key, snapshot_key
 from mizzen.snapshots.status import ProxyStatus, proxy_key
-from mizzen.store import Store
+from mizzen.store import Store, Txn
 from mizzen.testing import wait_for
 from mizzen.xds.testing import Mesh, eds_cluster
 
@@ -216,9 +216,15 @@ async def test_a_connected_proxy_whose_class_was_retired_asks_for_it_again(
         await call.write(discovery_pb2.DiscoveryRequest(
             type_url=CLUSTER_TYPE, version_info=first.version_info,
             response_nonce=first.nonce))  # fmt: skip
-        # The translator retires the class (as it does when it thinks nobody uses it).
-        await mesh.store.delete(snapshot_key(proxy_class.class_id))
-        await mesh.store.delete(inputs_key(proxy_class.class_id))
+        # The translator retires the class (as it does when it thinks nobody uses it): both
+        # keys go in one transaction, as SnapshotWriter.retire_classes deletes them. (Two
+        # separate deletes race: xds may ask again between them, and the second delete
+        # would then remove its request.)
+        await mesh.store.commit(
+            Txn()
+            .then_delete(snapshot_key(proxy_class.class_id))
+            .then_delete(inputs_key(proxy_class.class_id))
+        )
         await wait_for(lambda: mesh.store.get(inputs_key(proxy_class.class_id)), timeout=5,
                        message="the class asked for again")  # fmt: skip
     finally:
