@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import os
 import shutil
 import ssl
@@ -32,7 +31,15 @@ import pytest_asyncio
 
 from mizzen.launcher import ChildProcess
 from mizzen.testing import wait_for
-from mizzen.testing.mesh import APP_PORT, MIZZEN, HttpResponse, Mesh, Workload, http_request
+from mizzen.testing.mesh import (
+    APP_PORT,
+    MIZZEN,
+    HttpResponse,
+    Mesh,
+    Workload,
+    binomial_bounds,
+    http_request,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module")]
 
@@ -342,9 +349,49 @@ spec:
     responses = await asyncio.gather(*(one(i) for i in range(count)))
     assert {r.status for r in responses} == {200}
     served = Counter(r.served_by for r in responses)
-    mean, sd = count * 0.25, math.sqrt(count * 0.25 * 0.75)
+    low, high = binomial_bounds(count, 0.25)
     assert set(served) == {"echo-v1", "echo-v2"}
-    assert mean - 3.29 * sd <= served["echo-v2"] <= mean + 3.29 * sd, served  # 99.9% bounds
+    assert low <= served["echo-v2"] <= high, served
+
+
+async def test_virtual_services_for_one_host_are_merged(edge: Edge) -> None:
+    """Two teams route paths of one gateway host in separate VirtualServices: as in Istio,
+    the gateway merges them, and the older one's catch-all route goes after the newer one's
+    specific route (without the merge, one VirtualService would own the host)."""
+    await edge.mesh.apply("""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a-shop-default}
+spec:
+  hosts: [shop.example.com]
+  gateways: [istio-system/ingress]
+  http:
+  - name: shop-default
+    route:
+    - destination: {host: echo, subset: v1}
+""")
+    await edge.mesh.apply("""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: b-shop-search}
+spec:
+  hosts: [shop.example.com]
+  gateways: [istio-system/ingress]
+  http:
+  - name: shop-search
+    match:
+    - uri: {prefix: /search}
+    route:
+    - destination: {host: echo, subset: v2}
+""")
+
+    async def routes_known() -> bool:
+        return {"shop-default", "shop-search"} <= await edge.gateway.route_names()
+
+    await wait_for(routes_known, timeout=15, message="both VirtualServices on the gateway")
+    for path, expected in (("/search?q=x", "echo-v2"), ("/cart", "echo-v1"), ("/", "echo-v1")):
+        responses = [await get(edge.http_port, path, "shop.example.com") for _ in range(5)]
+        assert {(r.status, r.served_by) for r in responses} == {(200, expected)}, path
 
 
 async def test_https_redirect_answers_301(edge: Edge) -> None:

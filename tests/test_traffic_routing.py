@@ -127,6 +127,34 @@ async def test_subset_selects_by_labels(mesh: Mesh, mesh_workloads: Routing) -> 
     assert served_by(await send(mesh_workloads.client, "/subset", 60)) == {"echo-v2": 60}
 
 
+async def test_subsets_split_across_destination_rules_are_merged(
+    mesh: Mesh, mesh_workloads: Routing
+) -> None:
+    """Two DestinationRules for one host, one subset each: Istio merges them, so a route
+    to either subset reaches it (without the merge one subset's cluster would not exist, and
+    its requests would fail with 503)."""
+    split = "---".join(f"""
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: echo-{version}}}
+spec:
+  host: echo
+  subsets:
+  - {{name: {version}, labels: {{version: {version}}}}}
+""" for version in ("v1", "v2"))  # fmt: skip
+    await mesh.apply(split + "---" + virtual_service("echo", """
+  - name: both-subsets
+    match: [{uri: {prefix: /v2}}]
+    route:
+    - destination: {host: echo, subset: v2}
+  - route:
+    - destination: {host: echo, subset: v1}
+"""))  # fmt: skip
+    await mesh_workloads.client.wait_route("both-subsets")
+    assert served_by(await send(mesh_workloads.client, "/v2/merged", 30)) == {"echo-v2": 30}
+    assert served_by(await send(mesh_workloads.client, "/v1/merged", 30)) == {"echo-v1": 30}
+
+
 async def test_header_match_sends_jason_to_v2(mesh: Mesh, mesh_workloads: Routing) -> None:
     await mesh.apply(SUBSETS + "---" + virtual_service("echo", """
   - name: jason

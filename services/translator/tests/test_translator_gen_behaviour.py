@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from envoy.config.cluster.v3.cluster_pb2 import Cluster
 
 from mizzen.api import DestinationRule, VirtualService
 from mizzen.envoy import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, decode
@@ -134,6 +135,74 @@ def test_the_root_namespace_rule_applies_when_no_other_does() -> None:
     rule = view.destination_rule(REVIEWS)
     assert rule is not None
     assert rule.name == "in-root"
+
+
+SPLIT_RULES = """
+config:
+  - apiVersion: networking.istio.io/v1
+    kind: DestinationRule
+    metadata: {name: reviews-b, namespace: bookinfo, creationTimestamp: "2026-01-02T00:00:00Z"}
+    spec:
+      host: reviews
+      trafficPolicy: {loadBalancer: {simple: RANDOM}}
+      subsets:
+        - {name: v1, labels: {version: v1-from-b}}
+        - {name: v3, labels: {version: v3}}
+  - apiVersion: networking.istio.io/v1
+    kind: DestinationRule
+    metadata: {name: reviews-a, namespace: bookinfo, creationTimestamp: "2026-01-01T00:00:00Z"}
+    spec:
+      host: reviews.bookinfo.svc.cluster.local
+      subsets:
+        - {name: v1, labels: {version: v1}}
+        - {name: v2, labels: {version: v2}}
+  - apiVersion: networking.istio.io/v1
+    kind: DestinationRule
+    metadata:
+      {name: reviews-private, namespace: bookinfo, creationTimestamp: "2025-01-01T00:00:00Z"}
+    spec:
+      host: reviews
+      exportTo: ["."]
+      trafficPolicy: {loadBalancer: {simple: LEAST_REQUEST}}
+      subsets: [{name: v9, labels: {version: v9}}]
+"""
+
+
+def test_rules_for_one_host_in_one_namespace_are_merged_as_istio_merges_them() -> None:
+    # Oldest first (creationTimestamp, not the name): reviews-a's subsets, then reviews-b's
+    # new ones (its v1 is dropped: the first definition wins), and the first top-level
+    # policy set (reviews-b's, reviews-a having none). reviews-private has another exportTo:
+    # not merged with them, and not visible from shop at all.
+    scenario, proxy = _scenario(SPLIT_RULES, namespace="shop")
+    view = ProxyView(MeshIndex(scenario.config, scenario.registry), proxy)
+    rule = view.destination_rule(REVIEWS)
+    assert rule is not None
+    assert rule.name == "reviews-a"
+    assert [(s.name, s.labels) for s in rule.spec.subsets or ()] == [
+        ("v1", {"version": "v1"}), ("v2", {"version": "v2"}), ("v3", {"version": "v3"})
+    ]  # fmt: skip
+    assert rule.spec.traffic_policy is not None
+    assert rule.spec.traffic_policy.load_balancer is not None
+    assert rule.spec.traffic_policy.load_balancer.simple == "RANDOM"
+    clusters = _clusters(generate(scenario.config, scenario.registry, proxy))
+    subset_clusters = {n for n in clusters if n.startswith("outbound|9080|v")}
+    assert subset_clusters == {f"outbound|9080|{v}|{REVIEWS}" for v in ("v1", "v2", "v3")}
+    assert (
+        clusters[f"outbound|9080|v3|{REVIEWS}"].lb_policy
+        == clusters[f"outbound|9080||{REVIEWS}"].lb_policy
+    )
+    assert clusters[f"outbound|9080|v3|{REVIEWS}"].lb_policy == Cluster.RANDOM
+
+
+def test_a_rule_with_another_export_scope_is_not_merged() -> None:
+    # Seen from its own namespace, reviews-private (the oldest) wins alone: rules with
+    # different exportTo are not merged.
+    scenario, proxy = _scenario(SPLIT_RULES, namespace="bookinfo")
+    view = ProxyView(MeshIndex(scenario.config, scenario.registry), proxy)
+    rule = view.destination_rule(REVIEWS)
+    assert rule is not None
+    assert rule.name == "reviews-private"
+    assert [s.name for s in rule.spec.subsets or ()] == ["v9"]
 
 
 SIDECARS = """

@@ -161,3 +161,43 @@ def test_gateway_references(reference: str, namespace: str, expected: str) -> No
 )
 def test_host_intersection(vs_host: str, server_host: str, expected: str | None) -> None:
     assert host_intersection(vs_host, server_host) == expected
+
+
+MERGED = """
+  - apiVersion: networking.istio.io/v1
+    kind: VirtualService
+    metadata: {name: a-newer, namespace: default, creationTimestamp: "2026-03-01T00:00:00Z"}
+    spec:
+      hosts: [echo.example.com]
+      gateways: [istio-system/ingress]
+      http:
+      - name: newer-api
+        match: [{uri: {prefix: /api}}]
+        route: [{destination: {host: echo}}]
+  - apiVersion: networking.istio.io/v1
+    kind: VirtualService
+    metadata: {name: b-older, namespace: default, creationTimestamp: "2026-02-01T00:00:00Z"}
+    spec:
+      hosts: [echo.example.com]
+      gateways: [istio-system/ingress]
+      http:
+      - name: older-catch-all
+        route: [{destination: {host: echo}}]
+      - name: older-admin
+        match: [{uri: {prefix: /admin}}, {uri: {prefix: /}, headers: {x-admin: {exact: "1"}}}]
+        route: [{destination: {host: echo}}]
+"""
+
+
+def test_virtual_services_for_one_gateway_host_are_merged() -> None:
+    # As Istio does on gateways: routes of every VirtualService for the host, oldest first
+    # (by creationTimestamp, not name), catch-all routes last; the module's `echo`
+    # VirtualService has no timestamp, so it is the newest.
+    scenario = load_scenario(MESH + MERGED, "gateway-merge")
+    routes = {r.name: decode(r) for r in generate(scenario.config, scenario.registry,
+                                                  _router()).of_type(ROUTE_TYPE)}  # fmt: skip
+    (host,) = [h for h in routes["http.8080"].virtual_hosts if h.domains == ["echo.example.com"]]
+    assert [r.name for r in host.routes] == [
+        "older-admin", "older-admin", "newer-api", "older-catch-all", ""
+    ]  # fmt: skip
+    assert host.routes[1].match.headers  # `/` with a header condition is not a catch-all

@@ -10,6 +10,7 @@ from mizzen.analysis.errors import AnalysisError
 from mizzen.analysis.messages import Message, MessageType
 from mizzen.analysis.workloads import Workload
 from mizzen.api import Gateway, Resource
+from mizzen.api.resource import age_order
 
 __all__ = ["Analyzer", "Context", "Snapshot", "age_order"]
 
@@ -108,10 +109,3 @@ class Analyzer:
     run: Callable[[Context], Iterator[Message]]
 
 
-def age_order(resource: Resource) -> tuple[bool, str, str, str]:
-    """Sort key: oldest first by creationTimestamp (resources without one last), then name.
-
-    This is the order in which Istio lets the older of two conflicting resources win.
-    """
-    stamp = resource.metadata.creation_timestamp
-    return (stamp is None, stamp or "", resource.namespace, resource.name)

@@ -10,7 +10,7 @@ from pydantic import Field, JsonValue, model_validator
 from mizzen.api.base import IstioModel
 from mizzen.api.meta import ObjectMeta
 
-__all__ = ["Resource"]
+__all__ = ["Resource", "age_order"]
 
 
 class Resource(IstioModel):
@@ -56,6 +56,14 @@ class Resource(IstioModel):
     def to_yaml(self) -> str:
         """Return the resource as one YAML document (block style, keys in model order)."""
         return to_yaml_text(self.to_dict())
+
+
+def age_order(resource: Resource) -> tuple[bool, str, str, str]:
+    """Sort key: oldest first by creationTimestamp (resources without one last), then
+    namespace and name. This is the order in which Istio lets the older of two conflicting
+    resources win, and merges several resources for one host."""
+    stamp = resource.metadata.creation_timestamp
+    return (stamp is None, stamp or "", resource.namespace, resource.name)
 
 
 def to_yaml_text(data: Any) -> str:

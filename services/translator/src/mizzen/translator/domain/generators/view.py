@@ -30,6 +30,7 @@ from functools import cached_property
 from typing import Any
 
 from mizzen.api import DestinationRule, Sidecar, VirtualService
+from mizzen.api.resource import age_order
 from mizzen.registry import Registry, Resolution, Service
 from mizzen.snapshots import InboundPort, Interception, ProxyClass
 from mizzen.translator.domain.generators.model import short_hash
@@ -37,7 +38,14 @@ from mizzen.translator.domain.generators.values import labels_match
 from mizzen.translator.domain.generators.vhosts import VirtualHostCache
 from mizzen.translator.domain.mesh_config import MeshConfig, namespace_of, resource_id
 
-__all__ = ["MeshIndex", "ProxyView", "exported_to", "gateway_key", "gateway_listed"]
+__all__ = [
+    "MeshIndex",
+    "ProxyView",
+    "exported_to",
+    "gateway_key",
+    "gateway_listed",
+    "merge_destination_rules",
+]
 
 MESH_GATEWAY = "mesh"
 """The reserved gateway name meaning "every sidecar"."""
@@ -84,6 +92,38 @@ def gateway_listed(references: Sequence[str] | None, namespace: str, gateway: st
     """Whether ``references`` (written in a resource of ``namespace``) name ``gateway``
     (``mesh``, or a Gateway as ``<namespace>/<name>``)."""
     return any(gateway_key(reference, namespace) == gateway for reference in references or ())
+
+
+def _merge_group(config: MeshConfig, dr: DestinationRule) -> tuple[Any, ...]:
+    """What DestinationRules must share to be merged: namespace, resolved host, workload
+    selector and ``exportTo``."""
+    selector = dr.spec.workload_selector
+    return (
+        namespace_of(dr),
+        config.resolve(dr.spec.host, dr),
+        tuple(sorted((selector.match_labels or {}).items())) if selector else None,
+        frozenset(dr.spec.export_to or ("*",)),
+    )
+
+
+def merge_destination_rules(rules: Sequence[DestinationRule]) -> DestinationRule:
+    """Istio's merge of several DestinationRules for one host (oldest first): the first
+    rule, with the subsets of the later ones whose names it does not have yet appended, and
+    the first top-level ``trafficPolicy`` any of them sets. One rule is returned as it is."""
+    first = rules[0]
+    if len(rules) == 1:
+        return first
+    subsets = list(first.spec.subsets or ())
+    names = {s.name for s in subsets}
+    policy = first.spec.traffic_policy
+    for later in rules[1:]:
+        for subset in later.spec.subsets or ():
+            if subset.name not in names:
+                names.add(subset.name)
+                subsets.append(subset)
+        policy = policy or later.spec.traffic_policy
+    spec = first.spec.model_copy(update={"subsets": subsets or None, "traffic_policy": policy})
+    return first.model_copy(update={"spec": spec})
 
 
 def applies_to_sidecars(vs: VirtualService) -> bool:
@@ -271,22 +311,34 @@ class ProxyView:
     def destination_rule(self, hostname: str) -> DestinationRule | None:
         """The DestinationRule for ``hostname``: among those visible and selecting this proxy,
         the client's namespace first, then the service's, then the root namespace; within
-        one, workload-selected first, then exact hosts before wildcards. Istio's merging of
-        several rules for one host is not done: one rule wins."""
+        one, workload-selected first, then exact hosts before wildcards, then the oldest.
+
+        Several rules for the same host in one namespace with the same workload selector and
+        the same ``exportTo`` are merged as Istio merges them (:func:`merge_destination_rules`):
+        so a host's subsets may be split across resources."""
         if hostname in self._dr_cache:
             return self._dr_cache[hostname]
         service = self.services_by_host.get(hostname)
         service_ns = service.namespace if service else ""
-        candidates = [d for d in self.config.destination_rules_for(hostname) if self._dr_applies(d)]
-        ranked = sorted(
-            enumerate(candidates),
-            key=lambda item: (
-                self._precedence(namespace_of(item[1]), service_ns),
-                0 if item[1].spec.workload_selector else 1,
-                item[0],
-            ),
-        )
-        chosen = ranked[0][1] if ranked else None
+        candidates = self.config.destination_rules_for(hostname)
+        specificity = {host: i for i, host in enumerate(dict.fromkeys(
+            self.config.resolve(d.spec.host, d) for d in candidates))}  # fmt: skip
+
+        def rank(dr: DestinationRule) -> tuple[Any, ...]:
+            return (
+                self._precedence(namespace_of(dr), service_ns),
+                0 if dr.spec.workload_selector else 1,
+                specificity[self.config.resolve(dr.spec.host, dr)],
+                age_order(dr),
+            )
+
+        ranked = sorted((d for d in candidates if self._dr_applies(d)), key=rank)
+        chosen = None
+        if ranked:
+            group = _merge_group(self.config, ranked[0])
+            chosen = merge_destination_rules(
+                [d for d in ranked if _merge_group(self.config, d) == group]
+            )
         self._dr_cache[hostname] = chosen
         return chosen
 
