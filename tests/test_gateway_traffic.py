@@ -16,10 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import ssl
-import sys
-import textwrap
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,8 +28,10 @@ import pytest_asyncio
 
 from mizzen.launcher import ChildProcess
 from mizzen.testing import wait_for
+from mizzen.testing.certs import self_signed
 from mizzen.testing.mesh import (
     APP_PORT,
+    ECHO,
     MIZZEN,
     HttpResponse,
     Mesh,
@@ -45,18 +44,6 @@ pytestmark = [pytest.mark.asyncio(loop_scope="module")]
 
 LOCALHOST = "127.0.0.1"
 SECURE_HOST = "secure.example.com"
-TLS_APP = textwrap.dedent("""
-    import os, ssl, sys
-    from http.server import ThreadingHTTPServer
-    from mizzen.testing.apps.echo import EchoHandler
-    EchoHandler.name = os.environ["MIZZEN_WORKLOAD"]
-    server = ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), EchoHandler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(sys.argv[2], sys.argv[3])
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    server.serve_forever()
-""")
-"""A TLS echo server: ``python -c TLS_APP <port> <cert> <key>`` (the echo app's handler)."""
 
 
 class GatewayProcess(ChildProcess):
@@ -127,20 +114,6 @@ class Edge:
         return context
 
 
-async def _self_signed(directory: Path, host: str) -> None:
-    """``<host>.crt`` / ``<host>.key``: a self-signed ECDSA certificate for ``host``."""
-    openssl = shutil.which("openssl")
-    assert openssl, "the openssl command is needed to make test certificates"
-    process = await asyncio.create_subprocess_exec(
-        openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-        "-nodes", "-days", "2", "-subj", f"/CN={host}", "-addext", f"subjectAltName=DNS:{host}",
-        "-keyout", str(directory / f"{host}.key"), "-out", str(directory / f"{host}.crt"),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, error = await process.communicate()
-    assert process.returncode == 0, error.decode()
-
-
 def _gateway_yaml(edge_ports: dict[str, int], certs: Path) -> str:
     return f"""
 apiVersion: networking.istio.io/v1
@@ -180,7 +153,7 @@ async def edge(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
     """The backends and the gateway, started together once the Gateway is applied."""
     certs = tmp_path_factory.mktemp("certs")
     hosts = (SECURE_HOST, "a.pt.example.com", "b.pt.example.com")
-    await asyncio.gather(*(_self_signed(certs, host) for host in hosts))
+    await asyncio.gather(*(self_signed(certs, host) for host in hosts))
     ports = {name: mesh.ports.take() for name in ("http", "redirect", "https", "passthrough")}
     admin_port = mesh.ports.take()
     await mesh.apply(_gateway_yaml(ports, certs))
@@ -193,8 +166,8 @@ async def edge(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
                              admin_port=admin_port)  # fmt: skip
 
     def tls_backend(name: str, host: str) -> Any:
-        command = (sys.executable, "-c", TLS_APP, APP_PORT,
-                   str(certs / f"{host}.crt"), str(certs / f"{host}.key"))  # fmt: skip
+        cert, key = str(certs / f"{host}.crt"), str(certs / f"{host}.key")
+        command = (*ECHO, "--port", APP_PORT, "--cert", cert, "--key", key)
         return mesh.workload(name, service=name, port=9443, protocol="TLS",
                              labels={"app": name}, command=command)  # fmt: skip
 

@@ -10,7 +10,10 @@
 - ``/call?url=<url>``: fetches ``url`` (through ``http_proxy`` when set) and returns its
   status and body, so tests can send traffic *from* a workload.
 
-The name defaults to ``$MIZZEN_WORKLOAD``; the port to ``$MIZZEN_APP_PORT``.
+The name defaults to ``$MIZZEN_WORKLOAD``; the port to ``$MIZZEN_APP_PORT``. With
+``--cert FILE --key FILE`` it serves HTTPS; adding ``--client-ca FILE`` requires a client
+certificate signed by that CA. Over HTTPS the JSON also carries ``sni`` (the server name
+the client asked for) and ``client_cert`` (the client certificate's common name).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import threading
 import time
 import urllib.error
@@ -59,13 +63,18 @@ class EchoHandler(BaseHTTPRequestHandler):
             EchoHandler.served += 1
         path = urllib.parse.urlsplit(self.path).path
         parts = [p for p in path.split("/") if p]
-        info = {
+        info: dict[str, Any] = {
             "name": self.name,
             "path": self.path,
             "method": self.command,
             "host": self.headers.get("Host", ""),
             "headers": dict(self.headers.items()),
         }
+        if isinstance(self.connection, ssl.SSLSocket):
+            peer: Any = self.connection.getpeercert() or {}
+            subject = dict(pair[0] for pair in peer.get("subject", ()))
+            info["client_cert"] = subject.get("commonName")
+            info["sni"] = getattr(self.connection, "sni", None)
         if parts[:1] == ["status"] and len(parts) == 2 and parts[1].isdigit():
             self._send(int(parts[1]), info)
         elif parts[:1] == ["delay"] and len(parts) == 2 and parts[1].isdigit():
@@ -102,16 +111,31 @@ class EchoHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
 
+def _remember_sni(connection: Any, server_name: str | None, _: ssl.SSLContext) -> None:
+    connection.sni = server_name  # read back by the handler (an SSLSocket takes attributes)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve until killed."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("MIZZEN_APP_PORT", "0")))
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--name", default=os.environ.get("MIZZEN_WORKLOAD", "echo"))
+    parser.add_argument("--cert", help="serve HTTPS with this certificate chain (PEM)")
+    parser.add_argument("--key", help="the certificate's private key (PEM)")
+    parser.add_argument("--client-ca", help="require client certificates signed by this CA")
     args = parser.parse_args(argv)
     EchoHandler.name = args.name
     server = ThreadingHTTPServer((args.host, args.port), EchoHandler)
     server.daemon_threads = True
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+        if args.client_ca:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(args.client_ca)
+        context.sni_callback = _remember_sni
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(f"listening on {args.host}:{server.server_address[1]}", flush=True)
     server.serve_forever()
 

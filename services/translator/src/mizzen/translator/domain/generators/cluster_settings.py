@@ -18,8 +18,7 @@ Istio's translation, field by field:
   GRPC-Web ports and for ``h2UpgradePolicy: UPGRADE``; the client's protocol with
   ``useClientProtocol``; HTTP/1.1 otherwise.
 
-Client TLS (``trafficPolicy.tls``) is not applied yet: Mizzen has no certificates at this
-stage, so a rule that asks for TLS origination is translated without it.
+- client TLS (``tls``): TLS origination, see :mod:`.upstream_tls`.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from mizzen.api.networking.traffic_policy import (
 from mizzen.envoy import pack
 from mizzen.registry import Protocol
 from mizzen.translator.domain.generators.policy import ClusterPolicy
+from mizzen.translator.domain.generators.upstream_tls import HTTP_PROTOCOL_OPTIONS, apply_client_tls
 from mizzen.translator.domain.generators.values import duration
 
 __all__ = [
@@ -55,8 +55,6 @@ __all__ = [
 Cluster = cluster_pb2.Cluster
 CONNECT_TIMEOUT = "10s"
 """Istio's default ``connectTimeout``."""
-HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
-"""The key of a cluster's HTTP protocol options in ``typed_extension_protocol_options``."""
 _UNLIMITED = 2**32 - 1
 _DEFAULT_RING_SIZE = 1024
 _SIMPLE = {
@@ -251,6 +249,7 @@ def apply_policy(cluster: Any, policy: ClusterPolicy, protocol: Protocol) -> boo
     keeps_type = _load_balancer(cluster, policy.load_balancer)
     _connection_pool(cluster, policy.connection_pool, protocol)
     _outlier_detection(cluster, policy.outlier_detection)
+    apply_client_tls(cluster, policy.tls, protocol)
     return keeps_type
 
 

@@ -18,21 +18,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
-from envoy.type.matcher.v3 import string_pb2
 
-from mizzen.envoy import pack
 from mizzen.translator.domain.generators.errors import GeneratorError
 from mizzen.translator.domain.generators.gateway_servers import (
     BoundServer,
     ServerKind,
     certificate_files,
 )
+from mizzen.translator.domain.generators.tls_common import (
+    TLS_TRANSPORT_SOCKET,
+    file_source,
+    match_subject_alt_names,
+    transport_socket,
+)
 
 __all__ = ["TLS_TRANSPORT_SOCKET", "downstream_tls_context", "tls_transport_socket"]
 
-TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls"
 HTTPS_ALPN = ("h2", "http/1.1")
 _VERSIONS = {
     "TLS_AUTO": common_pb2.TlsParameters.TLS_AUTO,
@@ -41,11 +43,6 @@ _VERSIONS = {
     "TLSV1_2": common_pb2.TlsParameters.TLSv1_2,
     "TLSV1_3": common_pb2.TlsParameters.TLSv1_3,
 }
-_SAN_TYPES = (common_pb2.SubjectAltNameMatcher.DNS, common_pb2.SubjectAltNameMatcher.URI)
-
-
-def _file(path: str) -> Any:
-    return base_pb2.DataSource(filename=path)
 
 
 def downstream_tls_context(bound: BoundServer) -> Any:
@@ -57,7 +54,9 @@ def downstream_tls_context(bound: BoundServer) -> Any:
     context = tls_pb2.DownstreamTlsContext()
     common = context.common_tls_context
     for chain, key in certificate_files(tls):
-        common.tls_certificates.add(certificate_chain=_file(chain), private_key=_file(key))
+        common.tls_certificates.add(
+            certificate_chain=file_source(chain), private_key=file_source(key)
+        )
     params = common.tls_params
     params.tls_minimum_protocol_version = _VERSIONS[tls.min_protocol_version or "TLSV1_2"]
     if tls.max_protocol_version:
@@ -68,14 +67,10 @@ def downstream_tls_context(bound: BoundServer) -> Any:
     if tls.mode in ("MUTUAL", "OPTIONAL_MUTUAL"):
         validation = common.validation_context
         if tls.ca_certificates:
-            validation.trusted_ca.CopyFrom(_file(tls.ca_certificates))
+            validation.trusted_ca.CopyFrom(file_source(tls.ca_certificates))
         if tls.ca_crl:
-            validation.crl.CopyFrom(_file(tls.ca_crl))
-        for name in tls.subject_alt_names or ():
-            for san_type in _SAN_TYPES:
-                validation.match_typed_subject_alt_names.add(
-                    san_type=san_type, matcher=string_pb2.StringMatcher(exact=name)
-                )
+            validation.crl.CopyFrom(file_source(tls.ca_crl))
+        match_subject_alt_names(validation, tls.subject_alt_names or ())
         validation.verify_certificate_spki.extend(tls.verify_certificate_spki or ())
         validation.verify_certificate_hash.extend(tls.verify_certificate_hash or ())
         context.require_client_certificate.value = tls.mode == "MUTUAL"
@@ -84,6 +79,4 @@ def downstream_tls_context(bound: BoundServer) -> Any:
 
 def tls_transport_socket(bound: BoundServer) -> Any:
     """The filter chain's TLS transport socket for ``bound``."""
-    socket = base_pb2.TransportSocket(name=TLS_TRANSPORT_SOCKET)
-    socket.typed_config.CopyFrom(pack(downstream_tls_context(bound)))
-    return socket
+    return transport_socket(downstream_tls_context(bound))
