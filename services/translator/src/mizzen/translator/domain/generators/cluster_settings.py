@@ -5,12 +5,17 @@ Istio's translation, field by field:
 - ``loadBalancer.simple``: ROUND_ROBIN, RANDOM, LEAST_REQUEST (also the default, and what the
   deprecated LEAST_CONN means), PASSTHROUGH (an ORIGINAL_DST cluster); ``consistentHash``:
   RING_HASH (minimum ring size 1024 unless set) or MAGLEV. The hash *key* goes on the
-  routes (see :mod:`.route_features`);
+  routes (see :mod:`.route_features`). ``warmup`` (or the older ``warmupDurationSecs``) is
+  Envoy's slow start for ROUND_ROBIN and LEAST_REQUEST: new endpoints get a growing share
+  of traffic over ``duration``, starting at ``minimumPercent`` (10 unless set), curved by
+  ``aggression`` (1.0, linear, unless set);
 - ``connectionPool`` as circuit-breaker thresholds (``maxConnections``,
   ``http1MaxPendingRequests``, ``http2MaxRequests``, ``maxRetries``; each unlimited,
   2^32-1, unless set, as Istio does), ``connectTimeout`` (10s by default), TCP keepalive,
   and HTTP protocol options (``idleTimeout``, ``maxRequestsPerConnection``,
-  ``maxConnectionDuration``, ``maxConcurrentStreams``, HTTP/2 keepalive);
+  ``maxConnectionDuration``, ``maxConcurrentStreams``, HTTP/2 keepalive); ``retryBudget``
+  as the circuit breaker's retry budget (``percent``, ``minRetryConcurrency``; Envoy's
+  defaults, 20% and 3, otherwise);
 - ``outlierDetection``: consecutive 5xx / gateway / local-origin errors (enforcing 100%),
   interval, base ejection time, max ejection percent; ``minHealthPercent`` is the panic
   threshold; success-rate ejection off;
@@ -18,7 +23,9 @@ Istio's translation, field by field:
   GRPC-Web ports and for ``h2UpgradePolicy: UPGRADE``; the client's protocol with
   ``useClientProtocol``; HTTP/1.1 otherwise.
 
-- client TLS (``tls``): TLS origination, see :mod:`.upstream_tls`.
+- client TLS (``tls``): TLS origination, see :mod:`.upstream_tls`;
+- ``proxyProtocol``: the PROXY protocol header (V1 or V2) sent first on each upstream
+  connection (Envoy's upstream proxy-protocol transport socket around the plain or TLS one).
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from __future__ import annotations
 from typing import Any
 
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
-from envoy.config.core.v3 import address_pb2, protocol_pb2
+from envoy.config.core.v3 import address_pb2, protocol_pb2, proxy_protocol_pb2
+from envoy.extensions.transport_sockets.proxy_protocol.v3 import upstream_proxy_protocol_pb2
+from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.v3 import percent_pb2
 
@@ -35,6 +44,8 @@ from mizzen.api.networking.traffic_policy import (
     HTTPSettings,
     LoadBalancerSettings,
     OutlierDetection,
+    ProxyProtocol,
+    RetryBudget,
     TCPSettings,
 )
 from mizzen.envoy import pack
@@ -57,6 +68,10 @@ CONNECT_TIMEOUT = "10s"
 """Istio's default ``connectTimeout``."""
 _UNLIMITED = 2**32 - 1
 _DEFAULT_RING_SIZE = 1024
+_SLOW_START_AGGRESSION = "upstream.slow_start_aggression"
+"""The runtime key Envoy requires beside the aggression value (never set: the value rules)."""
+_PROXY_PROTOCOL_SOCKET = "envoy.transport_sockets.upstream_proxy_protocol"
+_RAW_BUFFER_SOCKET = "envoy.transport_sockets.raw_buffer"
 _SIMPLE = {
     "ROUND_ROBIN": Cluster.ROUND_ROBIN,
     "RANDOM": Cluster.RANDOM,
@@ -86,6 +101,32 @@ def _load_balancer(cluster: Any, settings: LoadBalancerSettings | None) -> bool:
     if settings is None:
         cluster.lb_policy = Cluster.LEAST_REQUEST
         return True
+    keeps_type = _balancer_kind(cluster, settings)
+    _slow_start(cluster, settings)
+    return keeps_type
+
+
+def _slow_start(cluster: Any, settings: LoadBalancerSettings) -> None:
+    warmup = settings.warmup
+    window = warmup.duration if warmup is not None else settings.warmup_duration_secs
+    if not window:
+        return
+    if cluster.lb_policy == Cluster.ROUND_ROBIN:
+        config = cluster.round_robin_lb_config.slow_start_config
+    elif cluster.lb_policy == Cluster.LEAST_REQUEST:
+        config = cluster.least_request_lb_config.slow_start_config
+    else:
+        return  # Envoy's slow start exists for these two balancers only
+    config.slow_start_window.CopyFrom(duration(window))
+    aggression = warmup.aggression if warmup is not None else None
+    config.aggression.default_value = aggression if aggression is not None else 1.0
+    config.aggression.runtime_key = _SLOW_START_AGGRESSION
+    minimum = warmup.minimum_percent if warmup is not None else None
+    config.min_weight_percent.value = minimum if minimum is not None else 10.0
+
+
+def _balancer_kind(cluster: Any, settings: LoadBalancerSettings) -> bool:
+    """Set ``lb_policy`` from ``simple`` or ``consistentHash``; False for PASSTHROUGH."""
     hashing = settings.consistent_hash
     if hashing is not None:
         if hashing.maglev is not None:
@@ -105,7 +146,12 @@ def _load_balancer(cluster: Any, settings: LoadBalancerSettings | None) -> bool:
     return True
 
 
-def _connection_pool(cluster: Any, pool: ConnectionPoolSettings | None, protocol: Protocol) -> None:
+def _connection_pool(
+    cluster: Any,
+    pool: ConnectionPoolSettings | None,
+    budget: RetryBudget | None,
+    protocol: Protocol,
+) -> None:
     tcp = pool.tcp if pool is not None else None
     http = pool.http if pool is not None else None
     timeout = tcp.connect_timeout if tcp is not None else None
@@ -114,6 +160,12 @@ def _connection_pool(cluster: Any, pool: ConnectionPoolSettings | None, protocol
     thresholds = cluster.circuit_breakers.thresholds[0]
     if tcp is not None:
         _tcp_settings(cluster, thresholds, tcp)
+    if budget is not None:
+        thresholds.retry_budget.SetInParent()
+        if budget.percent is not None:
+            thresholds.retry_budget.budget_percent.value = budget.percent
+        if budget.min_retry_concurrency is not None:
+            thresholds.retry_budget.min_retry_concurrency.value = budget.min_retry_concurrency
     options = http2_options() if protocol.is_http2 else None
     if protocol.is_http and (tcp is not None or http is not None):
         options = _http_settings(thresholds, tcp, http, protocol, options)
@@ -247,10 +299,30 @@ def apply_policy(cluster: Any, policy: ClusterPolicy, protocol: Protocol) -> boo
     """Apply ``policy`` and ``protocol`` to ``cluster`` (mutated). Returns False when the
     load balancer is PASSTHROUGH: the caller must make the cluster ORIGINAL_DST."""
     keeps_type = _load_balancer(cluster, policy.load_balancer)
-    _connection_pool(cluster, policy.connection_pool, protocol)
+    _connection_pool(cluster, policy.connection_pool, policy.retry_budget, protocol)
     _outlier_detection(cluster, policy.outlier_detection)
     apply_client_tls(cluster, policy.tls, protocol)
+    _proxy_protocol(cluster, policy.proxy_protocol)
     return keeps_type
+
+
+def _proxy_protocol(cluster: Any, settings: ProxyProtocol | None) -> None:
+    if settings is None:
+        return
+    transport = upstream_proxy_protocol_pb2.ProxyProtocolUpstreamTransport()
+    transport.config.version = (
+        proxy_protocol_pb2.ProxyProtocolConfig.V2
+        if settings.version == "V2"
+        else proxy_protocol_pb2.ProxyProtocolConfig.V1
+    )
+    if cluster.HasField("transport_socket"):
+        transport.transport_socket.CopyFrom(cluster.transport_socket)
+    else:
+        transport.transport_socket.name = _RAW_BUFFER_SOCKET
+        transport.transport_socket.typed_config.CopyFrom(pack(raw_buffer_pb2.RawBuffer()))
+    cluster.transport_socket.Clear()
+    cluster.transport_socket.name = _PROXY_PROTOCOL_SOCKET
+    cluster.transport_socket.typed_config.CopyFrom(pack(transport))
 
 
 def original_dst(cluster: Any) -> None:

@@ -190,6 +190,8 @@ def _http_route(
     envoy_match, prefix_matched = _full_match(match)
     names = [n for n in (route.name, match.name if match else None) if n]
     result = Route(name=".".join(names), match=envoy_match)
+    if match is not None and match.stat_prefix:
+        result.stat_prefix = match.stat_prefix  # the route's own stats (vhost.*.route.<prefix>.*)
     if route.redirect is not None:
         result.redirect.CopyFrom(redirect_action(route.redirect))
     elif route.direct_response is not None:

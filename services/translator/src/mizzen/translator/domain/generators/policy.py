@@ -3,8 +3,10 @@
 A DestinationRule's top-level ``trafficPolicy`` applies to every port of the host; a
 ``portLevelSettings`` entry for the cluster's port *replaces* its load balancer, connection
 pool, outlier detection and TLS settings (port-level settings do not inherit). A subset's
-policy overrides the result field by field (each of those four fields as a whole), and the
-subset's own port-level settings replace them again. This is Istio's ``MergeTrafficPolicy``.
+policy overrides the result field by field (each field as a whole), and the subset's own
+port-level settings replace those four again. ``proxyProtocol`` and ``retryBudget`` have no
+port-level form: the subset's replaces the top level's. This is Istio's
+``MergeTrafficPolicy``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from mizzen.api.networking.traffic_policy import (
     ConnectionPoolSettings,
     LoadBalancerSettings,
     OutlierDetection,
+    ProxyProtocol,
+    RetryBudget,
     TrafficPolicy,
 )
 
@@ -26,12 +30,14 @@ __all__ = ["ClusterPolicy", "cluster_policy", "find_subset"]
 
 @dataclass(frozen=True, slots=True)
 class ClusterPolicy:
-    """The four settings a cluster takes from a DestinationRule (``None``: Istio's default)."""
+    """The settings a cluster takes from a DestinationRule (``None``: Istio's default)."""
 
     load_balancer: LoadBalancerSettings | None = None
     connection_pool: ConnectionPoolSettings | None = None
     outlier_detection: OutlierDetection | None = None
     tls: ClientTLSSettings | None = None
+    proxy_protocol: ProxyProtocol | None = None
+    retry_budget: RetryBudget | None = None
 
 
 def _with_port(policy: ClusterPolicy, source: TrafficPolicy, port: int) -> ClusterPolicy:
@@ -42,6 +48,8 @@ def _with_port(policy: ClusterPolicy, source: TrafficPolicy, port: int) -> Clust
                 connection_pool=settings.connection_pool,
                 outlier_detection=settings.outlier_detection,
                 tls=settings.tls,
+                proxy_protocol=policy.proxy_protocol,
+                retry_budget=policy.retry_budget,
             )
     return policy
 
@@ -52,6 +60,8 @@ def _override(base: ClusterPolicy, policy: TrafficPolicy) -> ClusterPolicy:
         connection_pool=policy.connection_pool or base.connection_pool,
         outlier_detection=policy.outlier_detection or base.outlier_detection,
         tls=policy.tls or base.tls,
+        proxy_protocol=policy.proxy_protocol or base.proxy_protocol,
+        retry_budget=policy.retry_budget or base.retry_budget,
     )
 
 

@@ -5,7 +5,9 @@ Each function translates one VirtualService field, as Istio does:
 - ``retries``: Istio's default policy when none is given (2 retries on
   ``connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes`` with 503
   retriable, other hosts preferred); ``attempts: 0`` disables retries; HTTP status codes in
-  ``retryOn`` become retriable status codes;
+  ``retryOn`` become retriable status codes; ``retryIgnorePreviousHosts: false`` lets a retry
+  pick the host that failed; ``retryRemoteLocalities`` retries in other priorities
+  (localities) than those already tried;
 - ``timeout``: 0s (disabled) unless given, also as the gRPC timeout header cap;
 - ``fault``: the fault filter's per-route config (delay and abort, percentages per million);
 - ``mirror``/``mirrors``: request mirror policies with their percentages (100% by default);
@@ -23,6 +25,9 @@ from envoy.config.route.v3 import route_components_pb2
 from envoy.extensions.filters.http.cors.v3 import cors_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
+from envoy.extensions.retry.priority.previous_priorities.v3 import (
+    previous_priorities_config_pb2 as previous_priorities_pb2,
+)
 from envoy.type.matcher.v3 import regex_pb2
 
 from mizzen.api.networking.common import Headers
@@ -136,7 +141,21 @@ def retry_policy(retries: HTTPRetry | None) -> Any | None:
         policy.per_try_timeout.CopyFrom(duration(retries.per_try_timeout))
     if retries.backoff:
         policy.retry_back_off.base_interval.CopyFrom(duration(retries.backoff))
+    if retries.retry_ignore_previous_hosts is False:
+        del policy.retry_host_predicate[:]
+    if retries.retry_remote_localities:
+        policy.retry_priority.CopyFrom(_previous_priorities())
     return policy
+
+
+def _previous_priorities() -> Any:
+    """Retry in other priorities (localities) than the ones already tried."""
+    priority = route_components_pb2.RetryPolicy.RetryPriority(
+        name="envoy.retry_priorities.previous_priorities"
+    )
+    config = previous_priorities_pb2.PreviousPrioritiesConfig(update_frequency=2)
+    priority.typed_config.CopyFrom(pack(config))
+    return priority
 
 
 def set_timeout(action: Any, timeout: str | None) -> None:
