@@ -107,5 +107,3 @@ class Analyzer:
     inputs: tuple[str, ...]
     needs_workloads: bool
     run: Callable[[Context], Iterator[Message]]
-
-
