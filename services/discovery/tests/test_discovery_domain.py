@@ -10,7 +10,7 @@ import pytest
 from mizzen.api import Resource, ServiceEntry, WorkloadEntry, parse_documents
 from mizzen.discovery.domain.errors import InvalidRegistration
 from mizzen.discovery.domain.listing import list_services, list_workloads
-from mizzen.discovery.domain.serviceentry import desired_from_config, parse_locality
+from mizzen.discovery.domain.serviceentry import desired_from_config
 from mizzen.discovery.domain.workload import (
     PortSpec,
     ServedServiceSpec,
@@ -257,10 +257,10 @@ def test_serviceentry_semantics() -> None:
     assert desired_from_config(reversed(entries), reversed(workloads)) == desired
 
 
-def test_parse_locality() -> None:
-    assert parse_locality(None) == Locality()
-    assert parse_locality("us-east") == Locality("us-east")
-    assert parse_locality("us/east/a/b") == Locality("us", "east", "a/b")
+def test_locality_parse() -> None:
+    assert Locality.parse(None) == Locality()
+    assert Locality.parse("us-east") == Locality("us-east")
+    assert Locality.parse("us/east/a/b") == Locality("us", "east", "a/b")
 
 
 def test_listings_group_endpoints_by_workload() -> None:

@@ -4,6 +4,7 @@ sidecars, reuse across translations, references to Gateways, and errors."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -194,8 +195,8 @@ def test_virtual_services_for_one_gateway_host_are_merged() -> None:
     # (by creationTimestamp, not name), catch-all routes last; the module's `echo`
     # VirtualService has no timestamp, so it is the newest.
     scenario = load_scenario(MESH + MERGED, "gateway-merge")
-    routes = {r.name: decode(r) for r in generate(scenario.config, scenario.registry,
-                                                  _router()).of_type(ROUTE_TYPE)}  # fmt: skip
+    generated = generate(scenario.config, scenario.registry, _router())
+    routes: dict[str, Any] = {r.name: decode(r) for r in generated.of_type(ROUTE_TYPE)}
     (host,) = [h for h in routes["http.8080"].virtual_hosts if h.domains == ["echo.example.com"]]
     assert [r.name for r in host.routes] == [
         "older-admin", "older-admin", "newer-api", "older-catch-all", ""

@@ -125,6 +125,13 @@ class Locality:
     def __str__(self) -> str:
         return "/".join(p for p in (self.region, self.zone, self.sub_zone) if p)
 
+    @classmethod
+    def parse(cls, text: str | None) -> Locality:
+        """Istio's ``region/zone/sub_zone`` notation (missing parts empty; the sub-zone keeps
+        any further slashes)."""
+        region, zone, sub_zone = [*(text or "").split("/", 2), "", "", ""][:3]
+        return cls(region, zone, sub_zone)
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:

@@ -52,12 +52,6 @@ _RESOLUTIONS = {
 log = structlog.get_logger(__name__)
 
 
-def parse_locality(text: str | None) -> Locality:
-    """Istio's ``region/zone/sub_zone`` notation as a :class:`Locality` (missing parts empty)."""
-    region, zone, sub_zone = [*(text or "").split("/", 2), "", "", ""][:3]
-    return Locality(region, zone, sub_zone)
-
-
 def service_ports(entry: ServiceEntry) -> tuple[ServicePort, ...]:
     """The registry ports of a ServiceEntry, sorted by number."""
     ports = []
@@ -108,7 +102,7 @@ def _endpoint(
         labels=frozen_map(workload.labels),
         service_account=workload.service_account or "default",
         network=workload.network or "",
-        locality=parse_locality(workload.locality),
+        locality=Locality.parse(workload.locality),
         weight=workload.weight or 1,
         source=source,
     )
