@@ -16,8 +16,10 @@ from mizzen.agent import (
     parse_labels,
     parse_port,
     parse_server_address,
+    workload_message,
 )
 from mizzen.envoy import XdsServerAddress, build_bootstrap
+from mizzen.protos.registry.v1 import registration_pb2 as pb
 from mizzen.registry import Protocol
 from mizzen.snapshots import InboundPort, Interception, ProxyClass, ProxyType
 
@@ -192,3 +194,23 @@ def test_exit_status_follows_the_shell() -> None:
     assert exit_status_of(3) == 3
     assert exit_status_of(-15) == 143
     assert exit_status_of(-9) == 137
+
+
+def test_a_locality_goes_to_the_node_and_the_registration() -> None:
+    workload = spec(locality="us-east/a/1")
+    config = bootstrap_config(workload, "127.1.0.7", xds_servers=[XdsServerAddress("127.0.0.1", 1)])
+    node = build_bootstrap(config)["node"]
+    assert node["locality"] == {"region": "us-east", "zone": "a", "sub_zone": "1"}
+    message = workload_message(workload, "127.1.0.7", health=pb.HEALTH_HEALTHY)
+    assert (message.locality.region, message.locality.zone, message.locality.sub_zone) == (
+        "us-east", "a", "1"
+    )  # fmt: skip
+    assert (
+        "locality"
+        not in build_bootstrap(
+            bootstrap_config(spec(), "127.1.0.7", xds_servers=[XdsServerAddress("127.0.0.1", 1)])
+        )["node"]
+    )
+    with pytest.raises(WorkloadSpecError) as caught:
+        spec(locality="us-east//1")
+    assert caught.value.option == "--locality"

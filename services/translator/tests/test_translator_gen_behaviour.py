@@ -383,3 +383,27 @@ def test_generators_fit_the_pipeline_contract() -> None:
     generated = run(build(list(scenario.config.virtual_services)), scenario.registry, proxy)
     assert {s.set_id.split("-")[0] for s in generated.sets} == {"cds", "eds", "lds", "rds"}
     assert all(isinstance(r.body, bytes) for s in generated.sets for r in s.resources)
+
+
+def test_only_endpoints_depend_on_locality_and_only_when_a_rule_balances_by_it() -> None:
+    outlier = """
+config:
+  - apiVersion: networking.istio.io/v1
+    kind: DestinationRule
+    metadata: {name: reviews, namespace: bookinfo}
+    spec: {host: reviews, trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3}}}
+"""
+
+    def set_ids(extra: str, locality: str) -> dict[str, str]:
+        scenario, proxy = _scenario(extra, locality=locality)
+        generated = generate(scenario.config, scenario.registry, proxy)
+        return {
+            s.set_id.split("-")[0]: s.set_id for s in generated.sets if "special" not in s.set_id
+        }
+
+    # No rule balances by locality: proxies in two zones share every set.
+    assert set_ids("", "us/a") == set_ids("", "eu/b")
+    # With outlier detection (failover by locality), only their endpoints differ.
+    east, west = set_ids(outlier, "us/a"), set_ids(outlier, "eu/b")
+    assert {kind for kind in east if east[kind] != west[kind]} == {"eds"}
+    assert set_ids(outlier, "us/a") == east  # and equal places still share

@@ -6,10 +6,11 @@ from types import MappingProxyType
 
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
 from mizzen.envoy import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE, make_resource, version_of
-from mizzen.snapshots import ProxyType
+from mizzen.snapshots import ProxyClass, ProxyType
 from mizzen.snapshots.status import (
     NackRecord,
     ProxyStatus,
@@ -19,7 +20,7 @@ from mizzen.snapshots.status import (
 )
 from mizzen.xds.api import wire
 from mizzen.xds.api.sotw import SotwVariant
-from mizzen.xds.domain.node import identify
+from mizzen.xds.domain.node import identify, locality_text
 from mizzen.xds.domain.plans import SharedMaps, plan_delta, plan_sotw
 from mizzen.xds.domain.subscriptions import TypeState
 from mizzen.xds.domain.warming import eds_service_name
@@ -225,3 +226,16 @@ def test_a_repeated_subscription_keeps_the_shared_name_set() -> None:
     assert outcome.acked
     assert not outcome.respond
     assert state.names is shared
+
+
+def test_a_nodes_locality_is_part_of_its_class() -> None:
+    node_id = "sidecar~127.0.0.5~reviews-v1.shop~shop.svc.cluster.local"
+    assert locality_text(base_pb2.Locality(region="us", zone="a", sub_zone="1")) == "us/a/1"
+    assert locality_text(base_pb2.Locality(region="us")) == "us"
+    assert locality_text(base_pb2.Locality()) == ""
+    nowhere = identify(node_id, {})
+    east = identify(node_id, {}, "us/a")
+    assert east.proxy_class.locality == "us/a"
+    assert east.proxy_class.class_id != nowhere.proxy_class.class_id
+    assert "locality" not in nowhere.proxy_class.to_dict()  # ids of classes without one kept
+    assert ProxyClass.from_json(east.proxy_class.to_json()) == east.proxy_class

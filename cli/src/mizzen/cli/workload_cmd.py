@@ -73,6 +73,13 @@ The command exits with the app's status.
     help="Its identity (service account name).",
 )
 @click.option(
+    "--locality",
+    default="",
+    metavar="REGION[/ZONE[/SUBZONE]]",
+    help="Where it runs, for locality-aware load balancing (as Istio's "
+    "topology.kubernetes.io/region and zone labels).",
+)
+@click.option(
     "--address",
     default=None,
     metavar="127.X.Y.Z",
@@ -135,7 +142,7 @@ The command exits with the app's status.
 @click.option("--envoy-log-level", default=None, help="Envoy's log level [warning].")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(*, name: str, namespace: str, services: tuple[str, ...], ports: tuple[str, ...],
-        labels: tuple[str, ...], service_account: str, address: str | None,
+        labels: tuple[str, ...], service_account: str, locality: str, address: str | None,
         xds: tuple[str, ...], discovery: tuple[str, ...], delta: bool | None,
         initial_fetch_timeout: float | None, ready_timeout: float | None,
         registration_timeout: float | None, grace: float | None, health_probe: bool | None,
@@ -151,6 +158,7 @@ def run(*, name: str, namespace: str, services: tuple[str, ...], ports: tuple[st
             labels=parse_labels(labels),
             service_account=service_account,
             address=address,
+            locality=locality,
         )
         settings = agent_settings(
             xds_servers=xds or None,

@@ -72,10 +72,14 @@ class ProxyClass:
     interception: Interception = Interception.NONE
     local_address: str = ""
     inbound: tuple[InboundPort, ...] = ()
+    locality: str = ""
+    """Where the proxy runs, ``region/zone/sub_zone`` (Envoy's ``node.locality``), for
+    locality-aware load balancing; empty when unknown."""
 
     def to_dict(self) -> dict[str, Any]:
-        """Canonical plain data (sorted labels and ports): what the class id hashes."""
-        return {
+        """Canonical plain data (sorted labels and ports): what the class id hashes. The
+        locality appears only when known (so classes without one keep their ids)."""
+        data = {
             "proxyType": self.proxy_type.value,
             "namespace": self.namespace,
             "labels": dict(sorted(self.labels.items())),
@@ -86,6 +90,9 @@ class ProxyClass:
             "localAddress": self.local_address,
             "inbound": [[p.port, p.target_port, p.protocol.value] for p in sorted(self.inbound)],
         }
+        if self.locality:
+            data["locality"] = self.locality
+        return data
 
     @property
     def class_id(self) -> str:
@@ -113,6 +120,7 @@ class ProxyClass:
                 InboundPort(int(p[0]), int(p[1]), protocol_of(str(p[2])))
                 for p in data.get("inbound", [])
             ),
+            locality=str(data.get("locality", "")),
         )
 
     @classmethod
@@ -122,8 +130,11 @@ class ProxyClass:
         return cls.from_dict(data)
 
     @classmethod
-    def from_node_metadata(cls, proxy_type: ProxyType, metadata: Mapping[str, Any]) -> ProxyClass:
-        """The class of a proxy from its Envoy node metadata (Istio's keys; see module).
+    def from_node_metadata(
+        cls, proxy_type: ProxyType, metadata: Mapping[str, Any], *, locality: str = ""
+    ) -> ProxyClass:
+        """The class of a proxy from its Envoy node metadata (Istio's keys; see module) and
+        its node's ``locality`` (``region/zone/sub_zone``).
 
         ``LABELS`` may be a mapping or a JSON string; a missing namespace is ``default``.
         Raises ``ValueError`` naming the key that is malformed.
@@ -151,6 +162,7 @@ class ProxyClass:
             if mode is Interception.NONE
             else "",
             inbound=parse_inbound(str(metadata.get(META_INBOUND) or "")),
+            locality=locality,
         )
 
 

@@ -44,6 +44,9 @@ def workload_message(spec: WorkloadSpec, address: str, health: pb.Health.ValueTy
             for service in spec.services
         ],
         health=health,
+        locality=pb.Locality(
+            region=spec.where.region, zone=spec.where.zone, sub_zone=spec.where.sub_zone
+        ),
     )
 
 

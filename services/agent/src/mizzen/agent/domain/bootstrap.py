@@ -23,6 +23,8 @@ from mizzen.envoy import (
     ProxyType,
     XdsServerAddress,
 )
+from mizzen.envoy import Locality as NodeLocality
+from mizzen.registry import Locality
 from mizzen.snapshots import format_inbound
 from mizzen.snapshots.proxy import META_INBOUND
 
@@ -75,4 +77,11 @@ def bootstrap_config(
         admin_address=address,
         ads_mode=AdsMode.DELTA if delta else AdsMode.STATE_OF_THE_WORLD,
         initial_fetch_timeout=initial_fetch_timeout,
+        locality=_node_locality(spec.where),
     )
+
+
+def _node_locality(locality: Locality) -> NodeLocality | None:
+    if not (locality.region or locality.zone or locality.sub_zone):
+        return None
+    return NodeLocality(locality.region, locality.zone, locality.sub_zone)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mizzen.agent.errors import WorkloadSpecError
-from mizzen.registry import Protocol, frozen_map, protocol_of
+from mizzen.registry import Locality, Protocol, frozen_map, protocol_of
 from mizzen.snapshots import InboundPort
 
 __all__ = [
@@ -77,6 +77,9 @@ class WorkloadSpec:
     labels: Mapping[str, str] = field(default_factory=frozen_map)
     service_account: str = "default"
     address: str | None = None
+    locality: str = ""
+    """Where it runs (``--locality region/zone/sub_zone``): its endpoints' locality and its
+    Envoy's ``node.locality``, for locality-aware load balancing (see :attr:`where`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", frozen_map(self.labels))
@@ -90,6 +93,16 @@ class WorkloadSpec:
                 "no app command: give it after `--`, e.g. `-- python app.py`", option="COMMAND"
             )
         self.inbound_ports()  # raises on conflicting app ports
+        if self.locality and not all(self.locality.split("/")):
+            raise WorkloadSpecError(
+                f"{self.locality!r} is not REGION[/ZONE[/SUBZONE]] (no empty parts)",
+                option="--locality",
+            )
+
+    @property
+    def where(self) -> Locality:
+        """:attr:`locality` parsed."""
+        return Locality.parse(self.locality)
 
     @property
     def ports(self) -> tuple[PortSpec, ...]:

@@ -54,7 +54,7 @@ from mizzen.runtime import HeapSettler, bound_log_context
 from mizzen.snapshots import MissingResourceError, SnapshotReader
 from mizzen.snapshots.status import NackRecord, ProxyStatus, TypeStatus, format_time
 from mizzen.xds.api.encoded import EncodedResponses
-from mizzen.xds.domain.node import ProxyIdentity, identify
+from mizzen.xds.domain.node import ProxyIdentity, identify, locality_text
 from mizzen.xds.domain.plans import Plan, Response, SharedMaps
 from mizzen.xds.domain.subscriptions import Nack, TypeState
 from mizzen.xds.domain.warming import HELD_TYPES, RouteHold, eds_service_name
@@ -240,7 +240,9 @@ class StreamCore:
             first = await self._inbox.get()
             if isinstance(first, str):
                 return
-            identity = identify(first.node.id, json_format.MessageToDict(first.node.metadata))
+            node = first.node
+            identity = identify(node.id, json_format.MessageToDict(node.metadata),
+                                locality_text(node.locality))  # fmt: skip
             await self._services.reader.request_class(identity.proxy_class)
             self._identity = identity
             # The first request (with the node and its metadata) is served from the inbox's

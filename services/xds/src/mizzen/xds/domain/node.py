@@ -39,10 +39,17 @@ class ProxyIdentity:
         object.__setattr__(self, "class_id", self.proxy_class.class_id)
 
 
-def identify(node_id: str, metadata: Mapping[str, Any]) -> ProxyIdentity:
-    """The identity of the proxy with ``node_id`` and node ``metadata`` (plain data, e.g.
-    ``MessageToDict(node.metadata)``). Raises :class:`InvalidNodeError` naming what is wrong:
-    an empty id, an Istio-shaped id of an unknown type, or malformed metadata."""
+def locality_text(locality: Any) -> str:
+    """An Envoy ``Locality`` message as Istio writes it: ``region/zone/sub_zone``, trailing
+    empty parts left out (``""`` when none is set)."""
+    return "/".join((locality.region, locality.zone, locality.sub_zone)).rstrip("/")
+
+
+def identify(node_id: str, metadata: Mapping[str, Any], locality: str = "") -> ProxyIdentity:
+    """The identity of the proxy with ``node_id``, node ``metadata`` (plain data, e.g.
+    ``MessageToDict(node.metadata)``) and ``locality`` (``region/zone/sub_zone``). Raises
+    :class:`InvalidNodeError` naming what is wrong: an empty id, an Istio-shaped id of an
+    unknown type, or malformed metadata."""
     if not node_id:
         raise InvalidNodeError("the first request of a stream must carry the node id")
     fields = node_id.split("~")
@@ -65,7 +72,7 @@ def identify(node_id: str, metadata: Mapping[str, Any]) -> ProxyIdentity:
         # Istio's node id carries the namespace too; metadata wins when both are present.
         meta["NAMESPACE"] = fields[2].rpartition(".")[2] or "default"
     try:
-        proxy_class = ProxyClass.from_node_metadata(proxy_type, meta)
+        proxy_class = ProxyClass.from_node_metadata(proxy_type, meta, locality=locality)
     except (ValueError, json.JSONDecodeError) as exc:
         raise InvalidNodeError(str(exc), node_id=node_id) from exc
     return ProxyIdentity(node_id, proxy_id, proxy_class)

@@ -8,7 +8,8 @@ Istio's translation, field by field:
   routes (see :mod:`.route_features`). ``warmup`` (or the older ``warmupDurationSecs``) is
   Envoy's slow start for ROUND_ROBIN and LEAST_REQUEST: new endpoints get a growing share
   of traffic over ``duration``, starting at ``minimumPercent`` (10 unless set), curved by
-  ``aggression`` (1.0, linear, unless set);
+  ``aggression`` (1.0, linear, unless set). ``localityLbSetting.distribute`` turns on
+  locality-weighted balancing (priorities and weights are in the endpoints: :mod:`.locality`);
 - ``connectionPool`` as circuit-breaker thresholds (``maxConnections``,
   ``http1MaxPendingRequests``, ``http2MaxRequests``, ``maxRetries``; each unlimited,
   2^32-1, unless set, as Istio does), ``connectTimeout`` (10s by default), TCP keepalive,
@@ -103,6 +104,10 @@ def _load_balancer(cluster: Any, settings: LoadBalancerSettings | None) -> bool:
         return True
     keeps_type = _balancer_kind(cluster, settings)
     _slow_start(cluster, settings)
+    locality = settings.locality_lb_setting
+    if locality is not None and locality.distribute and locality.enabled is not False:
+        # The endpoint groups' weights are the distribution (see .locality).
+        cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
     return keeps_type
 
 

@@ -6,7 +6,8 @@ localities sorted; every locality carries ``load_balancing_weight`` (the sum of 
 endpoints' weights) because proxyless gRPC drops a locality without one. Registry health
 becomes ``health_status``: UNHEALTHY endpoints are sent (Envoy then skips them) and
 DRAINING ones marked so, as Istio does. A cluster with no endpoints still gets an empty
-assignment, so that Envoy finishes warming it at once.
+assignment, so that Envoy finishes warming it at once. Locality-aware load balancing
+(priorities, distributed weights) is :mod:`.locality`'s.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from envoy.config.core.v3 import base_pb2, health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 
 from mizzen.registry import Endpoint, Health, Registry, Service
+from mizzen.translator.domain.generators.locality import LocalityBalancing, group_endpoints
 from mizzen.translator.domain.generators.values import labels_match, socket_address
 
 __all__ = ["load_assignment", "select_endpoints"]
@@ -56,18 +58,22 @@ def lb_endpoint(endpoint: Endpoint, port: int) -> Any:
     return lb
 
 
-def load_assignment(cluster_name: str, endpoints: Iterable[tuple[Endpoint, int]]) -> Any:
-    """The ClusterLoadAssignment of ``cluster_name`` (grouped by locality, weights set)."""
-    by_locality: dict[tuple[str, str, str], list[tuple[Endpoint, int]]] = {}
-    for endpoint, port in endpoints:
-        locality = endpoint.locality
-        key = (locality.region, locality.zone, locality.sub_zone)
-        by_locality.setdefault(key, []).append((endpoint, port))
+def load_assignment(
+    cluster_name: str,
+    endpoints: Iterable[tuple[Endpoint, int]],
+    balancing: LocalityBalancing | None = None,
+) -> Any:
+    """The ClusterLoadAssignment of ``cluster_name`` (grouped by locality, weights set; with
+    ``balancing``, priorities and weights as :mod:`.locality` decides)."""
     assignment = endpoint_pb2.ClusterLoadAssignment(cluster_name=cluster_name)
-    for (region, zone, sub_zone), members in sorted(by_locality.items()):
+    for found in group_endpoints(endpoints, balancing):
         group = assignment.endpoints.add()
-        if region or zone or sub_zone:
-            group.locality.CopyFrom(base_pb2.Locality(region=region, zone=zone, sub_zone=sub_zone))
-        group.lb_endpoints.extend(lb_endpoint(e, p) for e, p in members)
-        group.load_balancing_weight.value = sum(max(1, e.weight) for e, _ in members)
+        where = found.locality
+        if where.region or where.zone or where.sub_zone:
+            group.locality.CopyFrom(
+                base_pb2.Locality(region=where.region, zone=where.zone, sub_zone=where.sub_zone)
+            )
+        group.lb_endpoints.extend(lb_endpoint(e, p) for e, p in found.members)
+        group.load_balancing_weight.value = found.weight
+        group.priority = found.priority
     return assignment

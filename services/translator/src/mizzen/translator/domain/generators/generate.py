@@ -51,6 +51,7 @@ from mizzen.translator.domain.generators.gateway_listeners import gateway_listen
 from mizzen.translator.domain.generators.gateway_routes import gateway_route_configurations
 from mizzen.translator.domain.generators.gateway_servers import GatewayView, as_gateway_view
 from mizzen.translator.domain.generators.listeners import capture_listeners, local_listeners
+from mizzen.translator.domain.generators.locality import balancing_for
 from mizzen.translator.domain.generators.model import GeneratedClass, GeneratedSet, short_hash
 from mizzen.translator.domain.generators.proxyless import (
     proxyless_clusters,
@@ -119,7 +120,7 @@ def _endpoints(view: ProxyView) -> Iterator[Message]:
     for spec in outbound_cluster_specs(view):
         if spec.kind == ClusterKind.EDS:
             selected = select_endpoints(view.registry, spec.service, spec.port, spec.subset_labels)
-            yield load_assignment(spec.name, selected)
+            yield load_assignment(spec.name, selected, balancing_for(spec.policy, view.place))
 
 
 def _inbound_key(view: ProxyView) -> str:
@@ -182,7 +183,7 @@ SIDECAR_GENERATORS: tuple[Generator, ...] = (
         name="eds",
         type_url=ENDPOINT_TYPE,
         inputs=_OUTBOUND | {Input.ENDPOINTS},
-        set_id=lambda view: f"eds-{view.outbound_scope}",
+        set_id=lambda view: f"eds-{view.outbound_scope}{view.endpoint_scope}",
         build=_endpoints,
     ),
     Generator(

@@ -24,15 +24,16 @@ Scope rules (each one is a reason two classes could otherwise see different cont
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from mizzen.api import DestinationRule, Sidecar, VirtualService
 from mizzen.api.resource import age_order
-from mizzen.registry import Registry, Resolution, Service
+from mizzen.registry import Locality, Registry, Resolution, Service
 from mizzen.snapshots import InboundPort, Interception, ProxyClass
+from mizzen.translator.domain.generators.locality import Place
 from mizzen.translator.domain.generators.model import short_hash
 from mizzen.translator.domain.generators.values import labels_match
 from mizzen.translator.domain.generators.vhosts import VirtualHostCache
@@ -92,6 +93,14 @@ def gateway_listed(references: Sequence[str] | None, namespace: str, gateway: st
     """Whether ``references`` (written in a resource of ``namespace``) name ``gateway``
     (``mesh``, or a Gateway as ``<namespace>/<name>``)."""
     return any(gateway_key(reference, namespace) == gateway for reference in references or ())
+
+
+def _policies(rule: DestinationRule) -> Iterator[Any]:
+    """Every traffic policy in ``rule``: top level, port level, subsets and theirs."""
+    for policy in (rule.spec.traffic_policy, *(s.traffic_policy for s in rule.spec.subsets or ())):
+        if policy is not None:
+            yield policy
+            yield from policy.port_level_settings or ()
 
 
 def _merge_group(config: MeshConfig, dr: DestinationRule) -> tuple[Any, ...]:
@@ -166,6 +175,23 @@ class MeshIndex:
                 if m.source_labels
             ]
         return tuple(found)
+
+    @cached_property
+    def locality_keys(self) -> tuple[str, ...] | None:
+        """What of a proxy's place its endpoints can depend on: ``None`` when no
+        DestinationRule asks for locality-aware balancing (no outlier detection, no
+        ``distribute`` anywhere), else the labels its ``failoverPriority`` lists name (the
+        locality and network always count)."""
+        sensitive = False
+        keys: set[str] = set()
+        for rule in self.config.destination_rules:
+            for policy in _policies(rule):
+                balancer = policy.load_balancer
+                setting = balancer.locality_lb_setting if balancer is not None else None
+                if policy.outlier_detection is not None or (setting and setting.distribute):
+                    sensitive = True
+                keys.update((setting.failover_priority or ()) if setting else ())
+        return tuple(sorted(keys)) if sensitive else None
 
     @cached_property
     def namespace_sensitive(self) -> bool:
@@ -421,6 +447,23 @@ class ProxyView:
     def outbound_scope(self) -> str:
         """Names the inputs of outbound clusters and endpoints (see the module docstring)."""
         return short_hash(self._scope_inputs())
+
+    @cached_property
+    def place(self) -> Place:
+        """Where this proxy runs (for locality-aware load balancing)."""
+        proxy = self.proxy
+        return Place(Locality.parse(proxy.locality), proxy.network, proxy.labels)
+
+    @cached_property
+    def endpoint_scope(self) -> str:
+        """``-<hash>`` of what of the proxy's place its endpoints depend on (see
+        :attr:`MeshIndex.locality_keys`), ``""`` when they do not."""
+        keys = self.index.locality_keys
+        if keys is None:
+            return ""
+        place = self.place
+        return "-" + short_hash({"locality": str(place.locality), "network": place.network,
+                                 "labels": {k: place.label(k) for k in keys}})  # fmt: skip
 
     @cached_property
     def route_scope(self) -> str:
