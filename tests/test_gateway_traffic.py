@@ -367,6 +367,53 @@ spec:
         assert {(r.status, r.served_by) for r in responses} == {(200, expected)}, path
 
 
+async def test_a_delegate_virtual_service_routes_part_of_a_host(edge: Edge) -> None:
+    """The root VirtualService owns the host on the gateway and hands /team to a delegate
+    (as Istio's delegation lets a team own its paths): the delegate's routes apply within
+    /team only."""
+    await edge.mesh.apply("""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: portal}
+spec:
+  hosts: [portal.example.com]
+  gateways: [istio-system/ingress]
+  http:
+  - name: team
+    match: [{uri: {prefix: /team}}]
+    delegate: {name: portal-team}
+  - name: portal-rest
+    route:
+    - destination: {host: echo, subset: v1}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: portal-team}
+spec:
+  http:
+  - name: beta
+    match: [{uri: {prefix: /team/beta}}]
+    route:
+    - destination: {host: echo, subset: v2}
+  - name: outside
+    match: [{uri: {prefix: /elsewhere}}]
+    route:
+    - destination: {host: echo, subset: v2}
+  - name: default
+    route:
+    - destination: {host: echo, subset: v1}
+""")
+
+    async def routes_known() -> bool:
+        return {"team-beta", "team-default", "portal-rest"} <= await edge.gateway.route_names()
+
+    await wait_for(routes_known, timeout=15, message="the delegated routes on the gateway")
+    for path, expected in (("/team/beta/x", "echo-v2"), ("/team/alpha", "echo-v1"),
+                           ("/elsewhere", "echo-v1")):  # fmt: skip
+        responses = [await get(edge.http_port, path, "portal.example.com") for _ in range(5)]
+        assert {(r.status, r.served_by) for r in responses} == {(200, expected)}, path
+
+
 async def test_https_redirect_answers_301(edge: Edge) -> None:
     # The redirect needs no VirtualService: the server's hosts get one of their own.
     response = await get(edge.redirect_port, "/login?next=/", SECURE_HOST)

@@ -20,6 +20,7 @@ from mizzen.translator.domain.generators import (
     generate,
     load_scenario,
 )
+from mizzen.translator.domain.generators.delegation import delegated_routes
 from mizzen.translator.domain.mesh_config import MeshConfig, resolve_host
 
 REVIEWS = "reviews.bookinfo.svc.cluster.local"
@@ -407,3 +408,47 @@ config:
     east, west = set_ids(outlier, "us/a"), set_ids(outlier, "eu/b")
     assert {kind for kind in east if east[kind] != west[kind]} == {"eds"}
     assert set_ids(outlier, "us/a") == east  # and equal places still share
+
+
+@pytest.mark.parametrize(
+    ("root", "leaf", "merged"),
+    [
+        ({"uri": {"prefix": "/a"}}, {"uri": {"prefix": "/a/b"}}, {"uri": {"prefix": "/a/b"}}),
+        ({"uri": {"prefix": "/a"}}, {"uri": {"exact": "/a/x"}}, {"uri": {"exact": "/a/x"}}),
+        ({"uri": {"prefix": "/a/b"}}, {"uri": {"prefix": "/a"}}, None),  # wider than root
+        ({"uri": {"exact": "/a"}}, {"uri": {"prefix": "/a"}}, None),
+        ({"uri": {"regex": "/a.*"}}, {"uri": {"prefix": "/a"}}, None),
+        ({"uri": {"prefix": "/a"}, "headers": {"x": {"exact": "1"}}},
+         {"headers": {"y": {"exact": "2"}}},
+         {"uri": {"prefix": "/a"}, "headers": {"x": {"exact": "1"}, "y": {"exact": "2"}}}),
+        ({"headers": {"x": {"exact": "1"}}}, {"headers": {"x": {"exact": "2"}}}, None),
+        ({"port": 80}, {"port": 81}, None),
+        ({"sourceLabels": {"app": "a"}}, {"sourceLabels": {"app": "b"}}, None),
+        ({"gateways": ["gw"]}, {}, {"gateways": ["default/gw"]}),  # read in the delegate's ns
+    ],
+)  # fmt: skip
+def test_a_delegate_match_must_narrow_the_roots(
+    root: dict[str, Any], leaf: dict[str, Any], merged: dict[str, Any] | None
+) -> None:
+    def route(match: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        return {"match": [match], "route": [{"destination": {"host": "reviews"}}], **extra}
+
+    delegate = VirtualService.model_validate({
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "team", "namespace": "team"}, "spec": {"http": [route(leaf)]},
+    })  # fmt: skip
+    root_vs = VirtualService.model_validate({
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "root", "namespace": "default"},
+        "spec": {"hosts": ["reviews"], "http": [{
+            "match": [root], "timeout": "2s", "delegate": {"name": "team", "namespace": "team"}
+        }]},
+    })  # fmt: skip
+    root_route = (root_vs.spec.http or [])[0]
+    routes = list(delegated_routes(delegate, root_vs, root_route))
+    if merged is None:
+        assert routes == []
+        return
+    (only,) = routes
+    assert only.timeout == "2s"  # inherited from the root route
+    assert [m.to_dict() for m in only.match or ()] == [merged]

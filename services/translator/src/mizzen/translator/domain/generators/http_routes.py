@@ -26,6 +26,7 @@ from mizzen.api import VirtualService
 from mizzen.api.networking.common import Headers, StringMatch
 from mizzen.api.networking.virtual_service import HTTPMatchRequest, HTTPRoute
 from mizzen.envoy import pack
+from mizzen.translator.domain.generators.delegation import delegate_of, delegated_routes
 from mizzen.translator.domain.generators.destinations import (
     Target,
     destination_target,
@@ -223,18 +224,30 @@ def virtual_service_routes(
 def _virtual_service_routes(
     view: ProxyView, vs: VirtualService, port: int, gateway: str
 ) -> Iterator[Any]:
-    namespace = namespace_of(vs)
     for route in vs.spec.http or ():
-        if route.delegate is not None:
-            continue  # delegation is not supported; Istio would route via the delegate
-        if not route.route and route.redirect is None and route.direct_response is None:
+        if route.delegate is None:
+            yield from _routes_of(view, vs, route, port, gateway)
             continue
-        if not route.match:
-            yield _http_route(view, vs, route, None, port)
-            continue
-        for match in route.match:
-            if _applies(view, match, port, namespace, gateway):
-                yield _http_route(view, vs, route, match, port)
+        delegate = delegate_of(view.config, vs, route)
+        if delegate is None:
+            continue  # a missing or invisible delegate routes nothing
+        with blame(resource_id(delegate)):
+            for merged in delegated_routes(delegate, vs, route):
+                yield from _routes_of(view, delegate, merged, port, gateway)
+
+
+def _routes_of(
+    view: ProxyView, vs: VirtualService, route: HTTPRoute, port: int, gateway: str
+) -> Iterator[Any]:
+    """The Envoy routes of one HTTP route of ``vs``: one per match that applies."""
+    if not route.route and route.redirect is None and route.direct_response is None:
+        return
+    if not route.match:
+        yield _http_route(view, vs, route, None, port)
+        return
+    for match in route.match:
+        if _applies(view, match, port, namespace_of(vs), gateway):
+            yield _http_route(view, vs, route, match, port)
 
 
 def default_route(view: ProxyView, target: Target) -> Any:

@@ -12,8 +12,8 @@
   domains and ``ignore_port_in_host_matching``, as Istio builds them for sidecars;
   ``allow_any`` goes to the ORIGINAL_DST ``PassthroughCluster``.
 
-Not translated yet: VirtualService ``tls`` routes (SNI) and ``delegate``; a VirtualService
-host that is not a registry service gets no virtual host of its own.
+Not translated yet: VirtualService ``tls`` routes (SNI); a VirtualService host that is not a
+registry service gets no virtual host of its own. Delegation: :mod:`.delegation`.
 
 Every route configuration sets ``validate_clusters: false`` (Istio does too): a route may
 name a cluster Envoy does not have yet, and must not make the whole configuration fail.

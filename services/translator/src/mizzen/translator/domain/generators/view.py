@@ -131,7 +131,8 @@ def merge_destination_rules(rules: Sequence[DestinationRule]) -> DestinationRule
                 names.add(subset.name)
                 subsets.append(subset)
         policy = policy or later.spec.traffic_policy
-    spec = first.spec.model_copy(update={"subsets": subsets or None, "traffic_policy": policy})
+    update = {"subsets": subsets or None, "traffic_policy": policy}
+    spec = first.spec.model_copy(update={k: v for k, v in update.items() if v is not None})
     return first.model_copy(update={"spec": spec})
 
 
@@ -400,8 +401,11 @@ class ProxyView:
         """The virtual host of ``hostname``:``port`` in this proxy's route configurations:
         ``build()``, or the same host from the previous translation when nothing it depends
         on changed (see :mod:`.vhosts`). The result must not be modified."""
+        virtual_service = self.virtual_service(hostname)
+        if virtual_service is not None and any(r.delegate for r in virtual_service.spec.http or ()):
+            return build()  # its delegates can change while it does not: never reused
         key = (self.mode, self.proxy.namespace, self.route_scope, hostname, port)
-        return self.index.vhosts.virtual_host(key, self.virtual_service(hostname), build)
+        return self.index.vhosts.virtual_host(key, virtual_service, build)
 
     def source_matches(self, labels: Mapping[str, str] | None, namespace: str | None) -> bool:
         """Whether a route match's ``sourceLabels`` / ``sourceNamespace`` select this proxy
