@@ -392,3 +392,21 @@ def test_a_round_for_one_new_class_keeps_the_other_classes_sets_reusable(mesh: S
     result = after.generate(_proxy())
     rebuilt = {s.set_id for s in result.sets} - after.reused_set_ids
     assert {_generator_of(set_id) for set_id in rebuilt} == {"rds", "lds"}
+
+
+def test_a_changed_delegate_rebuilds_the_hosts_that_delegate_to_it(mesh: Scenario) -> None:
+    # The root VirtualService stays the very same object; only its delegate changes. The
+    # carried virtual host of the root's host must not be reused.
+    root = _vs("reviews", "{hosts: [reviews], http: [{delegate: {name: reviews-routes}}]}")
+    others = list(mesh.config.destination_rules)
+    previous: MeshTranslation | None = None
+    for subset in ("v1", "v2", "v1"):
+        delegate = _vs("reviews-routes", "{http: [{route: [{destination: "
+                       f"{{host: reviews, subset: {subset}}}}}]}}]}}")  # fmt: skip
+        config = MeshConfig.from_resources([*others, root, delegate])
+        translation = MeshTranslation(config, mesh.registry, previous=previous,
+                                      changed={Input.VIRTUAL_SERVICE})  # fmt: skip
+        assert _summary(translation.generate(_proxy())) == _summary(
+            generate(config, mesh.registry, _proxy())
+        ), subset
+        previous = translation

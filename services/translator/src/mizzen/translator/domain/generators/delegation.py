@@ -79,8 +79,8 @@ def delegated_routes(
 
 def merge_route(root: HTTPRoute, delegate: HTTPRoute) -> HTTPRoute | None:
     """``delegate`` under ``root`` (see the module), or ``None`` when its matches conflict."""
-    matches = _merge_matches(root.match, delegate.match)
-    if matches is None:
+    fits, matches = _merge_matches(root.match, delegate.match)
+    if not fits:
         return None
     update: dict[str, Any] = {"match": matches, "name": _joined(root.name, delegate.name)}
     for name in _INHERITED:
@@ -110,18 +110,19 @@ def _joined(root: str | None, delegate: str | None) -> str | None:
 
 def _merge_matches(
     root: list[HTTPMatchRequest] | None, delegate: list[HTTPMatchRequest] | None
-) -> list[HTTPMatchRequest] | None:
+) -> tuple[bool, list[HTTPMatchRequest] | None]:
+    """Whether every delegate match fits a root match, and the merged matches."""
     if not delegate:
-        return root
+        return True, root
     if not root:
-        return delegate
+        return True, delegate
     merged: list[HTTPMatchRequest] = []
     for leaf in delegate:
         fitting = [_merge_match(r, leaf) for r in root if not _conflicts(r, leaf)]
         if not fitting:
-            return None
+            return False, None
         merged += fitting
-    return merged
+    return True, merged
 
 
 def _string_conflict(root: StringMatch | None, leaf: StringMatch | None) -> bool:
