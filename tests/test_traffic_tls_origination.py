@@ -1,19 +1,23 @@
-"""TLS origination with real traffic: a DestinationRule's ``trafficPolicy.tls`` makes the
-client's Envoy speak TLS (SIMPLE) or mutual TLS (MUTUAL) to a service the app calls with
-plain HTTP, as in Istio's "Egress TLS origination" task.
+"""TLS to services outside the mesh, with real traffic.
 
-Two HTTPS echo servers outside the mesh, with certificates from a test CA: ``secure`` (server
-certificate for ``secure.example.test``) and ``mutual`` (also requires a client certificate
-from that CA). ServiceEntries put them in the registry as ``secure.example.test`` and
-``mutual.example.test``, port 80 (HTTP) forwarded to the servers' ports. One meshed client
-sends plain HTTP through its Envoy.
+- Origination: a DestinationRule's ``trafficPolicy.tls`` makes the client's Envoy speak TLS
+  (SIMPLE) or mutual TLS (MUTUAL) to a service the app calls with plain HTTP, as in Istio's
+  "Egress TLS origination" task.
+- SNI routing: a VirtualService ``tls`` route sends the app's own TLS (through a CONNECT
+  tunnel, as an HTTPS client behind a proxy does) to another destination.
+
+Three HTTPS echo servers outside the mesh, with certificates from a test CA: ``secure``
+(server certificate for ``secure.example.test``), ``mutual`` (also requires a client
+certificate from that CA) and ``other``. ServiceEntries put them in the registry. One meshed
+client sends traffic through its Envoy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import ssl
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +27,7 @@ import pytest_asyncio
 from mizzen.launcher import ChildProcess
 from mizzen.testing import wait_for
 from mizzen.testing.certs import CertificateAuthority, Issued
-from mizzen.testing.mesh import ECHO, HttpResponse, Mesh, Workload, via_proxy
+from mizzen.testing.mesh import ECHO, HttpResponse, Mesh, Workload, via_proxy, via_tunnel
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.usefixtures("mesh_guard")]
 
@@ -61,10 +65,12 @@ class Origination:
     client_cert: Issued
     secure_port: int
     mutual_port: int
+    other_port: int
 
 
-def service_entry(host: str, port: int) -> str:
-    """A ServiceEntry for ``host``: port 80 (HTTP) forwarded to 127.0.0.1:``port``."""
+def service_entry(host: str, port: int, *, number: int = 80, protocol: str = "HTTP") -> str:
+    """A ServiceEntry for ``host``: port ``number`` (``protocol``, HTTP on 80 unless given)
+    forwarded to 127.0.0.1:``port``."""
     return f"""
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -72,7 +78,7 @@ metadata: {{name: {host.partition(".")[0]}}}
 spec:
   hosts: [{host}]
   location: MESH_EXTERNAL
-  ports: [{{number: 80, name: http, protocol: HTTP, targetPort: {port}}}]
+  ports: [{{number: {number}, name: {protocol.lower()}, protocol: {protocol}, targetPort: {port}}}]
   resolution: STATIC
   endpoints: [{{address: 127.0.0.1}}]
 """
@@ -99,17 +105,20 @@ async def origination(
     """The CA and certificates, the two HTTPS servers and the client workload."""
     certs = tmp_path_factory.mktemp("certs")
     ca = await CertificateAuthority.create(certs)
-    secure_cert, mutual_cert, client_cert = await asyncio.gather(
-        ca.issue("secure", dns=SECURE), ca.issue("mutual", dns=MUTUAL), ca.issue("mesh-client")
-    )
+    secure_cert, mutual_cert, other_cert, client_cert = await asyncio.gather(
+        ca.issue("secure", dns=SECURE), ca.issue("mutual", dns=MUTUAL),
+        ca.issue("other", dns="other.example.test"), ca.issue("mesh-client"),
+    )  # fmt: skip
     secure = HttpsServer("secure", mesh.ports.take(), secure_cert, certs)
     mutual = HttpsServer("mutual", mesh.ports.take(), mutual_cert, certs, client_ca=ca.cert)
-    await asyncio.gather(secure.start(), mutual.start())
+    other = HttpsServer("other", mesh.ports.take(), other_cert, certs)
+    servers = (secure, mutual, other)
+    await asyncio.gather(*(server.start() for server in servers))
     try:
         client = await mesh.workload("tls-client", service=None, labels={"app": "tls-client"})
-        yield Origination(client, ca, client_cert, secure.port, mutual.port)
+        yield Origination(client, ca, client_cert, secure.port, mutual.port, other.port)
     finally:
-        await asyncio.gather(secure.stop(), mutual.stop())
+        await asyncio.gather(*(server.stop() for server in servers))
 
 
 async def settled(client: Workload, url: str, expected: int) -> HttpResponse:
@@ -188,3 +197,47 @@ async def test_mutual_tls_presents_the_client_certificate(
     response = await settled(origination.client, url, 200)
     assert response.served_by == "mutual"
     assert response.json()["client_cert"] == "mesh-client"
+
+
+async def test_a_tls_route_sends_the_apps_tls_by_sni(mesh: Mesh, origination: Origination) -> None:
+    """The app opens TLS to ``shop.example.test:443`` through its Envoy (CONNECT, then its own
+    TLS inside): it reaches the ServiceEntry's server, until a VirtualService ``tls`` route
+    for that SNI sends it to ``other.example.test`` instead. Envoy never decrypts it."""
+    context = ssl.create_default_context(cafile=str(origination.ca.cert))
+    context.check_hostname = False  # the servers' certificates name their own hosts
+    request = b"GET /sni HTTP/1.1\r\nHost: shop.example.test\r\nConnection: close\r\n\r\n"
+
+    async def served_by_over_tls() -> str:
+        status, response = await via_tunnel(origination.client, "shop.example.test:443",
+                                             request, tls=context)  # fmt: skip
+        assert status == 200, status
+        assert response is not None
+        assert response.status == 200, response
+        assert response.json()["sni"] == "shop.example.test"
+        return response.served_by
+
+    await mesh.apply(
+        service_entry("shop.example.test", origination.secure_port, number=443, protocol="TLS")
+        + "---"
+        + service_entry("other.example.test", origination.other_port, number=443, protocol="TLS")
+    )
+    await wait_for(lambda: _is(served_by_over_tls(), "secure"), timeout=15,
+                   message="shop.example.test reached")  # fmt: skip
+    await mesh.apply("""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop}
+spec:
+  hosts: [shop.example.test]
+  tls:
+  - match: [{sniHosts: [shop.example.test], port: 443}]
+    route:
+    - destination: {host: other.example.test, port: {number: 443}}
+""")
+    await wait_for(lambda: _is(served_by_over_tls(), "other"), timeout=15,
+                   message="the tls route in effect")  # fmt: skip
+    assert [await served_by_over_tls() for _ in range(10)] == ["other"] * 10
+
+
+async def _is(value: Awaitable[str], expected: str) -> bool:
+    return await value == expected

@@ -28,19 +28,17 @@ certificate's subject, DNS and URI names (``SANITIZE_SET``), as Istio's gateways
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
-from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2,
 )
 
 from mizzen.api import VirtualService
 from mizzen.api.networking.virtual_service import TLSMatchAttributes, TLSRoute
-from mizzen.envoy import outbound_cluster_name, pack
+from mizzen.envoy import outbound_cluster_name
 from mizzen.translator.domain.generators.destinations import (
     Target,
     destination_target,
@@ -64,37 +62,15 @@ from mizzen.translator.domain.generators.gateway_servers import (
 from mizzen.translator.domain.generators.gateway_tls import tls_transport_socket
 from mizzen.translator.domain.generators.listeners import listener_name
 from mizzen.translator.domain.generators.tcp_routes import virtual_service_tcp_targets
+from mizzen.translator.domain.generators.tls_common import ServerNames, tls_inspector
 from mizzen.translator.domain.generators.values import socket_address
 from mizzen.translator.domain.generators.view import ProxyView, gateway_listed
 from mizzen.translator.domain.mesh_config import namespace_of, resource_id
 
-__all__ = ["TLS_INSPECTOR", "gateway_listeners"]
+__all__ = ["gateway_listeners"]
 
-TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 FilterChain = listener_components_pb2.FilterChain
 HCM = http_connection_manager_pb2.HttpConnectionManager
-
-
-@dataclass(slots=True)
-class _ServerNames:
-    """The server names the chains of one listener have claimed so far."""
-
-    claimed: set[str] = field(default_factory=set)
-    default_taken: bool = False
-
-    def claim(self, names: Sequence[str]) -> list[str] | None:
-        """The names of ``names`` still free (``[]``: the no-SNI chain), or ``None`` when
-        the chain would match nothing new."""
-        if not names:
-            if self.default_taken:
-                return None
-            self.default_taken = True
-            return []
-        free = [n for n in dict.fromkeys(names) if n not in self.claimed]
-        if not free:
-            return None
-        self.claimed.update(free)
-        return free
 
 
 def _http_manager(address: str, port: int, bound: BoundServer) -> Any:
@@ -153,9 +129,7 @@ def _sni_names(
     return names or None
 
 
-def _passthrough_chains(
-    view: GatewayView, bound: BoundServer, names: _ServerNames
-) -> Iterator[Any]:
+def _passthrough_chains(view: GatewayView, bound: BoundServer, names: ServerNames) -> Iterator[Any]:
     for vs, shared in view.bound_virtual_services(bound):
         namespace = namespace_of(vs)
         routes: list[TLSRoute] = [r for r in vs.spec.tls or () if r.route]
@@ -180,7 +154,7 @@ def _passthrough_chains(
 
 
 def _terminating_chain(
-    view: GatewayView, address: str, port: int, bound: BoundServer, names: _ServerNames
+    view: GatewayView, address: str, port: int, bound: BoundServer, names: ServerNames
 ) -> Any | None:
     if bound.kind is ServerKind.HTTPS:
         filters = [network_filter(HCM_FILTER, _http_manager(address, port, bound))]
@@ -200,7 +174,7 @@ def _terminating_chain(
 def _tls_chains(
     view: GatewayView, address: str, port: int, servers: Sequence[BoundServer]
 ) -> Iterator[Any]:
-    names = _ServerNames()
+    names = ServerNames()
     for bound in servers:
         if bound.kind is ServerKind.PASSTHROUGH:
             yield from _passthrough_chains(view, bound, names)
@@ -239,10 +213,6 @@ def gateway_listeners(view: ProxyView) -> Iterator[Any]:
             traffic_direction=base_pb2.OUTBOUND,
         )
         if servers[0].kind.transport == "tls":
-            listener.listener_filters.append(
-                listener_components_pb2.ListenerFilter(
-                    name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector())
-                )
-            )
+            listener.listener_filters.append(tls_inspector())
         listener.filter_chains.extend(chains)
         yield listener

@@ -19,7 +19,9 @@ Capture mode (REDIRECT/TPROXY, for Kubernetes; the listeners Istio generates):
   ``0.0.0.0_<port>`` with the route configuration ``"<port>"`` for ports where some service
   speaks HTTP, and for TCP services ``<address>_<port>`` per service address, or
   ``0.0.0.0_<port>`` for the first TCP service without one when no HTTP service claims the
-  port (a port cannot be told apart by host without an address).
+  port (a port cannot be told apart by host without an address). On TLS and HTTPS ports
+  the service's VirtualService ``tls`` routes get a filter chain each, matched on the SNI
+  (the ``tls_inspector`` reads it), before the default chain.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ from mizzen.translator.domain.generators.filters import (
     tcp_proxy,
 )
 from mizzen.translator.domain.generators.routes import http_ports
-from mizzen.translator.domain.generators.tcp_routes import tcp_targets
+from mizzen.translator.domain.generators.tcp_routes import tcp_targets, tls_routes
+from mizzen.translator.domain.generators.tls_common import ServerNames, tls_inspector
 from mizzen.translator.domain.generators.values import socket_address
 from mizzen.translator.domain.generators.view import ProxyView
 
@@ -155,15 +158,28 @@ def _virtual_inbound(inbound: tuple[InboundPort, ...], transparent: bool) -> Any
     return listener
 
 
-def _outbound_tcp(view: ProxyView, service: Service, address: str, port: int) -> Any:
-    listener = _listener(address, port, base_pb2.OUTBOUND)
-    listener.bind_to_port.value = False
-    targets = tcp_targets(view, service, port)
+def _tcp_proxy_filter(service: Service, port: int, targets: list[tuple[Target, int]]) -> Any:
     stat_prefix = (
         targets[0][0].cluster if len(targets) == 1 else f"outbound|{port}||{service.hostname}"
     )
+    return network_filter(TCP_PROXY_FILTER, tcp_proxy(stat_prefix, targets))
+
+
+def _outbound_tcp(view: ProxyView, service: Service, address: str, port: int) -> Any:
+    listener = _listener(address, port, base_pb2.OUTBOUND)
+    listener.bind_to_port.value = False
+    names = ServerNames()
+    for route in tls_routes(view, service, port):
+        # One chain per TLS route by SNI (a bare `*` is the default chain's to take).
+        free = names.claim([h for h in route.sni_hosts if h != "*"])
+        if free:
+            chain = listener.filter_chains.add()
+            chain.filter_chain_match.server_names.extend(free)
+            chain.filters.append(_tcp_proxy_filter(service, port, route.targets))
+    if names.claimed:
+        listener.listener_filters.append(tls_inspector())
     listener.filter_chains.add().filters.append(
-        network_filter(TCP_PROXY_FILTER, tcp_proxy(stat_prefix, targets))
+        _tcp_proxy_filter(service, port, tcp_targets(view, service, port))
     )
     return listener
 

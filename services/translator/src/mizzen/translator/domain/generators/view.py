@@ -45,6 +45,7 @@ __all__ = [
     "exported_to",
     "gateway_key",
     "gateway_listed",
+    "host_covers",
     "merge_destination_rules",
 ]
 
@@ -67,7 +68,9 @@ def _is_public(export_to: Sequence[str] | None) -> bool:
     return not export_to or "*" in export_to
 
 
-def _host_covers(pattern: str, host: str) -> bool:
+def host_covers(pattern: str, host: str) -> bool:
+    """Whether the host pattern ``pattern`` (``*``, ``*.example.com`` or a name) covers
+    ``host``."""
     if pattern in ("*", host):
         return True
     suffix = pattern[1:]
@@ -280,7 +283,7 @@ class ProxyView:
                     continue
                 if scope not in ("*", ".") and scope != namespace:
                     continue
-                if _host_covers(host.lower(), hostname):
+                if host_covers(host.lower(), hostname):
                     return True
         return False
 
