@@ -26,13 +26,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from mizzen.launcher import ChildProcess
 from mizzen.testing import wait_for
 from mizzen.testing.certs import self_signed
 from mizzen.testing.mesh import (
     APP_PORT,
     ECHO,
     MIZZEN,
+    GatewayProcess,
     HttpResponse,
     Mesh,
     Workload,
@@ -44,53 +44,6 @@ pytestmark = [pytest.mark.asyncio(loop_scope="module")]
 
 LOCALHOST = "127.0.0.1"
 SECURE_HOST = "secure.example.com"
-
-
-class GatewayProcess(ChildProcess):
-    """``mizzen gateway run``: ready when it says so (its ``gateway ready`` log line, once
-    its Envoy has its config from xds)."""
-
-    def __init__(self, argv: list[str], *, log_path: Path, env: dict[str, str],
-                 admin_port: int) -> None:  # fmt: skip
-        super().__init__("gateway", argv, log_path=log_path, env=env, start_timeout=60.0)
-        self.admin_port = admin_port
-
-    async def admin(self, path: str) -> HttpResponse:
-        """GET ``path`` from its Envoy's admin."""
-        return await http_request(LOCALHOST, self.admin_port, "GET", path)
-
-    async def is_ready(self) -> bool:
-        """The gateway logged ``gateway ready`` (JSON lines)."""
-        for line in self.log_path.read_bytes().splitlines():
-            if line.startswith(b"{") and json.loads(line).get("event") == "gateway ready":
-                return True
-        return False
-
-    async def healthy_hosts(self, cluster: str) -> int:
-        """How many healthy endpoints its Envoy has for ``cluster``."""
-        lines = (await self.admin("/clusters")).body.decode().splitlines()
-        healthy = [line for line in lines if line.endswith("::health_flags::healthy")]
-        return sum(1 for line in healthy if line.startswith(f"{cluster}::"))
-
-    async def listener_names(self) -> set[str]:
-        """The names of its Envoy's active dynamic listeners."""
-        dump = json.loads((await self.admin("/config_dump?resource=dynamic_listeners")).body)
-        return {config["name"] for config in dump.get("configs", [])
-                if "active_state" in config}  # fmt: skip
-
-    async def route_names(self) -> set[str]:
-        """The names of every route in its Envoy's route configurations."""
-        dump = json.loads((await self.admin("/config_dump?resource=dynamic_route_configs")).body)
-        return {route.get("name", "")
-                for config in dump.get("configs", [])
-                for host in config.get("route_config", {}).get("virtual_hosts", [])
-                for route in host.get("routes", [])}  # fmt: skip
-
-    async def rejected(self) -> dict[str, int]:
-        """Its Envoy's ``*update_rejected`` counters that are not zero."""
-        text = (await self.admin("/stats?filter=update_rejected")).body.decode()
-        values = (line.rpartition(": ") for line in text.splitlines())
-        return {name: int(value) for name, _, value in values if value.strip() not in ("", "0")}
 
 
 @dataclass(frozen=True)
@@ -155,15 +108,10 @@ async def edge(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
     hosts = (SECURE_HOST, "a.pt.example.com", "b.pt.example.com")
     await asyncio.gather(*(self_signed(certs, host) for host in hosts))
     ports = {name: mesh.ports.take() for name in ("http", "redirect", "https", "passthrough")}
-    admin_port = mesh.ports.take()
     await mesh.apply(_gateway_yaml(ports, certs))
-    argv = [MIZZEN, "gateway", "run", "--name", "ingress", "--labels", "istio=ingressgateway",
-            "--port", str(ports["http"]), "--port", str(ports["redirect"]),
-            "--port", f"443:{ports['https']}", "--port", str(ports["passthrough"]),
-            "--admin-port", str(admin_port), "--xds", mesh.xds.grpc_target]  # fmt: skip
-    env = {"MIZZEN_HOME": str(mesh.work_dir / "home"), "MIZZEN_LOG_FORMAT": "json"}
-    gateway = GatewayProcess(argv, log_path=mesh.work_dir / "gateway.log", env=env,
-                             admin_port=admin_port)  # fmt: skip
+    gateway = mesh.gateway("ingress", [str(ports["http"]), str(ports["redirect"]),
+                                       f"443:{ports['https']}", str(ports["passthrough"])],
+                           labels={"istio": "ingressgateway"})  # fmt: skip
 
     def tls_backend(name: str, host: str) -> Any:
         cert, key = str(certs / f"{host}.crt"), str(certs / f"{host}.key")
@@ -507,13 +455,7 @@ async def test_a_port_in_use_stops_the_gateway_with_a_clear_message(edge: Edge) 
 
 async def test_sigterm_stops_a_ready_gateway_cleanly(edge: Edge) -> None:
     mesh = edge.mesh
-    admin_port = mesh.ports.take()
-    argv = [MIZZEN, "gateway", "run", "--name", "short-lived", "--port", str(mesh.ports.take()),
-            "--delta",
-            "--admin-port", str(admin_port), "--xds", mesh.xds.grpc_target]  # fmt: skip
-    env = {"MIZZEN_HOME": str(mesh.work_dir / "home"), "MIZZEN_LOG_FORMAT": "json"}
-    second = GatewayProcess(argv, log_path=mesh.work_dir / "short-lived.log", env=env,
-                            admin_port=admin_port)  # fmt: skip
+    second = mesh.gateway("short-lived", [str(mesh.ports.take())])
     await second.start()
     assert await second.stop() == 0, second.log_tail()
     with pytest.raises(ConnectionRefusedError):

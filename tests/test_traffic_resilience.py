@@ -335,6 +335,15 @@ spec:
         return stats.get(f"cluster.{cluster}.outlier_detection.ejections_active") == 1
 
     await wait_for(ejected, timeout=10, message="the failing endpoint to be ejected")
+
+    async def routed_around() -> bool:
+        # Envoy applies host health changes to its workers' load balancers in batches (its
+        # update merge window, up to a second after a recent membership change).
+        return all(
+            r.status == 200 for r in await gather_limited(10, lambda _: via_proxy(client, url))
+        )
+
+    await wait_for(routed_around, timeout=5, message="traffic no longer reaching the ejected host")
     after = await gather_limited(40, lambda _: via_proxy(client, url))
     assert {r.status for r in after} == {200}
     assert served_by(after) == {"outlier-ok": 40}

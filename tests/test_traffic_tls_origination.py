@@ -19,41 +19,25 @@ import contextlib
 import ssl
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-from mizzen.launcher import ChildProcess
 from mizzen.testing import wait_for
 from mizzen.testing.certs import CertificateAuthority, Issued
-from mizzen.testing.mesh import ECHO, HttpResponse, Mesh, Workload, via_proxy, via_tunnel
+from mizzen.testing.mesh import (
+    ExternalServer,
+    HttpResponse,
+    Mesh,
+    Workload,
+    via_proxy,
+    via_tunnel,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.usefixtures("mesh_guard")]
 
 SECURE = "secure.example.test"
 MUTUAL = "mutual.example.test"
-
-
-class HttpsServer(ChildProcess):
-    """The echo app serving HTTPS on 127.0.0.1:``port``; ready once it accepts connections."""
-
-    def __init__(self, name: str, port: int, issued: Issued, log_dir: Path,
-                 client_ca: Path | None = None) -> None:  # fmt: skip
-        argv = [*ECHO, "--host", "127.0.0.1", "--port", str(port), "--name", name,
-                "--cert", str(issued.cert), "--key", str(issued.key)]  # fmt: skip
-        if client_ca is not None:
-            argv += ["--client-ca", str(client_ca)]
-        super().__init__(name, argv, log_path=log_dir / f"{name}.log")
-        self.port = port
-
-    async def is_ready(self) -> bool:
-        """It accepts TCP connections."""
-        _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return True
 
 
 @dataclass(frozen=True)
@@ -109,9 +93,9 @@ async def origination(
         ca.issue("secure", dns=SECURE), ca.issue("mutual", dns=MUTUAL),
         ca.issue("other", dns="other.example.test"), ca.issue("mesh-client"),
     )  # fmt: skip
-    secure = HttpsServer("secure", mesh.ports.take(), secure_cert, certs)
-    mutual = HttpsServer("mutual", mesh.ports.take(), mutual_cert, certs, client_ca=ca.cert)
-    other = HttpsServer("other", mesh.ports.take(), other_cert, certs)
+    secure = ExternalServer("secure", mesh.ports.take(), secure_cert, certs)
+    mutual = ExternalServer("mutual", mesh.ports.take(), mutual_cert, certs, client_ca=ca.cert)
+    other = ExternalServer("other", mesh.ports.take(), other_cert, certs)
     servers = (secure, mutual, other)
     await asyncio.gather(*(server.start() for server in servers))
     try:

@@ -13,9 +13,12 @@ from mizzen.agent.gateway import (
     GatewaySpec,
     check_ports_free,
     gateway_bootstrap_config,
+    gateway_workload,
     parse_gateway_port,
 )
 from mizzen.envoy import XdsServerAddress, build_bootstrap
+from mizzen.protos.registry.v1 import registration_pb2 as pb
+from mizzen.registry import Protocol
 from mizzen.snapshots import InboundPort, Interception, ProxyClass, ProxyType
 
 
@@ -31,14 +34,20 @@ def spec(**overrides: object) -> GatewaySpec:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("8080", GatewayPort(8080, 8080)), ("443:8443", GatewayPort(443, 8443))],
+    [
+        ("8080", GatewayPort(8080, 8080)),
+        ("443:8443", GatewayPort(443, 8443)),
+        ("443:8443:TLS", GatewayPort(443, 8443, Protocol.TLS)),
+    ],
 )
 def test_ports_parse(text: str, expected: GatewayPort) -> None:
     assert parse_gateway_port(text) == expected
     assert str(expected) == text
 
 
-@pytest.mark.parametrize("text", ["", "http", "443:", "1:2:3", "0", "443:70000"])
+@pytest.mark.parametrize(
+    "text", ["", "http", "443:", "1:2:3", "0", "443:70000", "443:8443:SMTP", "1:2:TLS:4"]
+)
 def test_bad_ports_name_the_flag(text: str) -> None:
     with pytest.raises(WorkloadSpecError) as raised:
         parse_gateway_port(text)
@@ -55,6 +64,7 @@ def test_bad_ports_name_the_flag(text: str) -> None:
         ({"ports": (GatewayPort(80, 8080), GatewayPort(8080, 8080))}, "--port"),
         ({"ports": (GatewayPort(8080, 8080),), "admin_port": 8080}, "--port"),
         ({"admin_port": 0}, "--admin-port"),
+        ({"service": "Egress_Gateway"}, "--service"),
     ],
 )
 def test_bad_specs_name_the_flag(overrides: dict[str, object], option: str) -> None:
@@ -100,3 +110,22 @@ def test_a_port_in_use_is_named() -> None:
                                              "already in use"):  # fmt: skip
             check_ports_free([("127.0.0.1", port, "--port x")])
     check_ports_free([("127.0.0.1", port, "--port x")])  # free again once closed
+
+
+def test_a_gateway_with_a_service_registers_each_port_on_its_listen_port() -> None:
+    egress = spec(
+        name="egress",
+        ports=(GatewayPort(443, 8443, Protocol.TLS), GatewayPort(80, 8080)),
+        address="0.0.0.0",
+        service="istio-egressgateway",
+    )
+    workload = gateway_workload(egress)
+    assert (workload.name, workload.namespace, workload.address) == (
+        "egress", "istio-system", "127.0.0.1"
+    )  # fmt: skip
+    (served,) = workload.services
+    assert served.service == "istio-egressgateway"
+    assert [(p.number, p.endpoint_port, p.protocol) for p in served.ports] == [
+        (443, 8443, "TLS"), (80, 8080, "HTTP")
+    ]  # fmt: skip
+    assert workload.health == pb.HEALTH_HEALTHY

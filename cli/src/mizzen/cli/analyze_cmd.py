@@ -7,6 +7,7 @@ import json
 
 import click
 import yaml
+from grpc import aio
 
 from mizzen.analysis import (
     ANALYZER_SKIPPED,
@@ -16,10 +17,14 @@ from mizzen.analysis import (
     Message,
     analyze,
 )
+from mizzen.analysis.workloads import Workload
 from mizzen.api import Resource, ValidationError, parse_document, parse_documents
 from mizzen.cli.client import CommandError, call, server_of
+from mizzen.cli.defaults import DEFAULT_DISCOVERY
 from mizzen.cli.sources import read_sources
 from mizzen.protos.config.v1 import config_pb2 as pb
+from mizzen.protos.registry.v1 import registration_pb2 as reg_pb
+from mizzen.protos.registry.v1 import registration_pb2_grpc
 
 # istioctl's exit status when analyzers report issues at or above the failure threshold.
 EXIT_ISSUES_FOUND = 79
@@ -64,6 +69,35 @@ def _stored_resources(server: str) -> list[Resource]:
             # Stored under older rules, perhaps; analyze the rest rather than nothing.
             click.echo(f"warning: {where} skipped, it no longer reads: {exc}", err=True)
     return resources
+
+
+def _known_workloads(discovery: str) -> list[Workload] | None:
+    """Every workload the registry knows, as the analyzers take them (namespace, labels,
+    service ports); ``None``, with a warning, when discovery cannot be asked (the analyzers
+    that need workloads then say they were skipped)."""
+
+    async def listing() -> reg_pb.ListWorkloadsResponse:
+        async with aio.insecure_channel(discovery) as channel:
+            stub = registration_pb2_grpc.RegistrationServiceStub(channel)
+            response: reg_pb.ListWorkloadsResponse = await stub.ListWorkloads(
+                reg_pb.ListWorkloadsRequest(), timeout=5
+            )
+            return response
+
+    try:
+        found = asyncio.run(listing())
+    except aio.AioRpcError as exc:
+        click.echo(f"warning: cannot list workloads from discovery at {discovery} "
+                   f"({exc.details()}); give --discovery", err=True)  # fmt: skip
+        return None
+    return [
+        Workload(
+            item.workload.namespace,
+            dict(item.workload.labels),
+            sorted({p.number for s in item.workload.services for p in s.ports}),
+        )
+        for item in found.workloads
+    ]
 
 
 def _target(namespace: str, all_namespaces: bool) -> str:
@@ -126,11 +160,19 @@ def _list_analyzers() -> None:
     show_default=True,
     help=f"The lowest level that makes the exit status {EXIT_ISSUES_FOUND}.",
 )
+@click.option(
+    "--discovery",
+    envvar="MIZZEN_DISCOVERY",
+    default=DEFAULT_DISCOVERY,
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where to list the workloads (for the analyzers that need them) when not --offline.",
+)
 @click.option("-L", "--list-analyzers", is_flag=True, help="List the analyzers and exit.")
 @click.pass_context
 def analyze_command(ctx: click.Context, *, files: tuple[str, ...], namespace: str,
                     all_namespaces: bool, offline: bool, fmt: str, failure_threshold: str,
-                    list_analyzers: bool) -> None:  # fmt: skip
+                    discovery: str, list_analyzers: bool) -> None:  # fmt: skip
     """Find problems across resources: routes to undefined subsets, missing gateways,
     conflicting hosts, unreachable rules, mTLS conflicts...
 
@@ -154,7 +196,8 @@ def analyze_command(ctx: click.Context, *, files: tuple[str, ...], namespace: st
         raise click.UsageError("--offline analyzes files only: give -f FILE|DIR|-")
     local = _local_resources(files, namespace) if files else []
     stored = [] if offline else _stored_resources(server_of(ctx))
-    messages = analyze([*stored, *local], default_namespace=namespace)
+    workloads = None if offline else _known_workloads(discovery)
+    messages = analyze([*stored, *local], workloads=workloads, default_namespace=namespace)
     if not all_namespaces:
         messages = [m for m in messages if m.resource is None or m.resource.namespace == namespace]
     _print(messages, fmt)

@@ -32,6 +32,7 @@ from typing import TextIO
 import click
 import structlog
 
+from mizzen.cli.defaults import DEFAULT_DISCOVERY
 from mizzen.cli.mesh import (
     ComponentState,
     MeshError,
@@ -69,10 +70,11 @@ DEFAULT_GATEWAY_ADMIN_PORT = 15000
 GATEWAY_SERVER_PORT = 8080
 DEFAULT_APP_PORT_BASE = 19080
 GATEWAY = "ingress"
+GATEWAY_SERVICE = "istio-ingressgateway"
+"""The service the demo's gateway registers as (Istio's name for it)."""
 GATEWAY_LABELS = "istio=ingressgateway"
 PAGE = "/productpage"
 READY_VARIABLE = "MIZZEN_DEMO_URL"
-DEFAULT_DISCOVERY = "127.0.0.1:15013"
 TRY_TASKS = (
     "virtual-service-all-v1",
     "virtual-service-reviews-test-v2",
@@ -173,7 +175,8 @@ def _children(plan: DemoPlan) -> list[_Child]:
     if plan.gateway_port != GATEWAY_SERVER_PORT:
         served += f":{plan.gateway_port}"
     gateway_argv = [*mizzen, "gateway", "run", "--name", GATEWAY, "--labels", GATEWAY_LABELS,
-                    "--port", served, "--admin-port", str(plan.gateway_admin_port)]  # fmt: skip
+                    "--port", served, "--admin-port", str(plan.gateway_admin_port),
+                    "--service", GATEWAY_SERVICE]  # fmt: skip
     children.append(_Child(
         GATEWAY, "gateway", gateway_argv, log_path=logs / f"{GATEWAY}.log", env=env,
         address=f"127.0.0.1:{plan.gateway_port}",

@@ -33,12 +33,16 @@ def gateway() -> None:
 Examples:
   mizzen gateway run --name ingress --port 8080
   mizzen gateway run --name ingress --labels istio=ingressgateway --port 8080 --port 443:8443
+  mizzen gateway run --name egress -n istio-system --labels istio=egressgateway \
+      --service istio-egressgateway --port 443:8443:TLS
 \b
 Gateways whose selector matches the labels (in any namespace) configure it; VirtualServices
 bind to them with `gateways: [<namespace>/<name>]`. A Gateway server on port P is served
 only if P is among the --port values, on the listen port given after the colon (P itself
 without one). TLS servers read serverCertificate/privateKey/caCertificates from files on
-this machine. It stays in the foreground until Ctrl-C or SIGTERM.
+this machine. With --service it registers as an endpoint of that service (in its namespace),
+so that sidecars can route to it (egress through a gateway). It stays in the foreground until
+Ctrl-C or SIGTERM.
 """,
 )
 @click.option("--name", required=True, help="The gateway's name (a DNS label).")
@@ -58,9 +62,24 @@ this machine. It stays in the foreground until Ctrl-C or SIGTERM.
     "ports",
     multiple=True,
     required=True,
-    metavar="PORT[:LISTEN_PORT]",
-    help="A Gateway server port it serves, and the port it listens on for it (the same "
-    "unless given); repeatable.",
+    metavar="PORT[:LISTEN_PORT[:PROTOCOL]]",
+    help="A Gateway server port it serves, the port it listens on for it (the same unless "
+    "given) and the protocol it registers the port with (with --service; HTTP unless "
+    "given); repeatable.",
+)
+@click.option(
+    "--service",
+    default=None,
+    metavar="NAME",
+    help="Register as an endpoint of this service in its namespace (e.g. istio-egressgateway).",
+)
+@click.option(
+    "--discovery",
+    "discovery",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="A discovery replica to register with (with --service); repeatable [default: "
+    "MIZZEN_AGENT_DISCOVERY_SERVERS or 127.0.0.1:15013].",
 )
 @click.option(
     "--address", default=DEFAULT_ADDRESS, show_default=True, help="The address it listens on."
@@ -93,8 +112,9 @@ this machine. It stays in the foreground until Ctrl-C or SIGTERM.
 )
 @click.option("--envoy-log-level", default=None, help="Envoy's log level [warning].")
 def run(*, name: str, namespace: str, labels: tuple[str, ...], ports: tuple[str, ...],
-        address: str, admin_port: int, xds: tuple[str, ...], delta: bool | None,
-        ready_timeout: float | None, envoy_log_level: str | None) -> None:  # fmt: skip
+        service: str | None, discovery: tuple[str, ...], address: str, admin_port: int,
+        xds: tuple[str, ...], delta: bool | None, ready_timeout: float | None,
+        envoy_log_level: str | None) -> None:  # fmt: skip
     """Run the gateway NAME: an Envoy serving the Gateways that select its labels, until
     stopped."""
     with agent_errors():
@@ -105,9 +125,11 @@ def run(*, name: str, namespace: str, labels: tuple[str, ...], ports: tuple[str,
             ports=tuple(parse_gateway_port(text) for text in ports),
             address=address,
             admin_port=admin_port,
+            service=service,
         )
         settings = agent_settings(
             xds_servers=xds or None,
+            discovery_servers=discovery or None,
             delta=delta,
             proxy_ready_timeout_seconds=ready_timeout,
             envoy_log_level=envoy_log_level,

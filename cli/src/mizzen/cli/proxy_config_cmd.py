@@ -17,12 +17,12 @@ from grpc import aio
 from mizzen.agent import ADMIN_PORT
 from mizzen.agent.domain import proxy_config as pc
 from mizzen.cli.client import CommandError
+from mizzen.cli.defaults import DEFAULT_DISCOVERY
 from mizzen.cli.output import table
 from mizzen.launcher.probe import http_get
 from mizzen.protos.registry.v1 import registration_pb2 as reg_pb
 from mizzen.protos.registry.v1 import registration_pb2_grpc
 
-DEFAULT_DISCOVERY = "127.0.0.1:15013"
 ADMIN_TIMEOUT = 5.0
 
 _KINDS: dict[str, tuple[Callable[[Any], list[dict[str, Any]]], Callable[[Any], pc.Table]]] = {

@@ -35,6 +35,7 @@ from mizzen.launcher import ChildProcess, EtcdProcess, PortAllocator, ServicePro
 from mizzen.protos.config.v1 import config_pb2 as pb
 from mizzen.protos.config.v1 import config_pb2_grpc
 from mizzen.store import Store, list_prefix, open_store
+from mizzen.testing.certs import Issued
 from mizzen.testing.traffic import (
     HttpResponse,
     binomial_bounds,
@@ -50,6 +51,8 @@ __all__ = [
     "APP_PORT",
     "ECHO",
     "GRPC_ECHO",
+    "ExternalServer",
+    "GatewayProcess",
     "HttpResponse",
     "Mesh",
     "Workload",
@@ -76,6 +79,94 @@ _PROXIES_PREFIX = b"/mizzen/proxies/"
 
 
 # ---- workloads ---------------------------------------------------------------------------
+
+
+class ExternalServer(ChildProcess):
+    """The echo app outside the mesh on 127.0.0.1:``port``, serving HTTPS with ``issued``
+    (and requiring client certificates from ``client_ca`` when given); ready once it accepts
+    connections. A service behind a ServiceEntry, in tests."""
+
+    def __init__(self, name: str, port: int, issued: Issued, log_dir: Path,
+                 client_ca: Path | None = None) -> None:  # fmt: skip
+        argv = [*ECHO, "--host", "127.0.0.1", "--port", str(port), "--name", name,
+                "--cert", str(issued.cert), "--key", str(issued.key)]  # fmt: skip
+        if client_ca is not None:
+            argv += ["--client-ca", str(client_ca)]
+        super().__init__(name, argv, log_path=log_dir / f"{name}.log")
+        self.port = port
+
+    async def is_ready(self) -> bool:
+        """It accepts TCP connections."""
+        _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+
+class GatewayProcess(ChildProcess):
+    """``mizzen gateway run``: ready when it says so (its ``gateway ready`` log line, once
+    its Envoy has its config from xds, and is registered when it registers a service)."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        env: Mapping[str, str],
+        admin_port: int,
+        address: str = "127.0.0.1",
+    ) -> None:
+        super().__init__(name, argv, log_path=log_path, env=env, start_timeout=60.0)
+        self.admin_port = admin_port
+        self.address = address
+
+    async def admin(self, path: str) -> HttpResponse:
+        """GET ``path`` from its Envoy's admin."""
+        return await http_request(self.address, self.admin_port, "GET", path)
+
+    async def is_ready(self) -> bool:
+        """The gateway logged ``gateway ready`` (JSON lines)."""
+        for line in self.log_path.read_bytes().splitlines():
+            if line.startswith(b"{") and json.loads(line).get("event") == "gateway ready":
+                return True
+        return False
+
+    async def healthy_hosts(self, cluster: str) -> int:
+        """How many healthy endpoints its Envoy has for ``cluster``."""
+        lines = (await self.admin("/clusters")).body.decode().splitlines()
+        healthy = [line for line in lines if line.endswith("::health_flags::healthy")]
+        return sum(1 for line in healthy if line.startswith(f"{cluster}::"))
+
+    async def listener_names(self) -> set[str]:
+        """The names of its Envoy's active dynamic listeners."""
+        dump = json.loads((await self.admin("/config_dump?resource=dynamic_listeners")).body)
+        return {config["name"] for config in dump.get("configs", [])
+                if "active_state" in config}  # fmt: skip
+
+    async def route_names(self) -> set[str]:
+        """The names of every route in its Envoy's route configurations."""
+        dump = json.loads((await self.admin("/config_dump?resource=dynamic_route_configs")).body)
+        return {route.get("name", "")
+                for config in dump.get("configs", [])
+                for host in config.get("route_config", {}).get("virtual_hosts", [])
+                for route in host.get("routes", [])}  # fmt: skip
+
+    async def counter(self, name: str) -> int:
+        """One of its Envoy's counters (0 when it does not exist yet)."""
+        text = (await self.admin(f"/stats?filter=^{urllib.parse.quote(name)}$")).body.decode()
+        for line in text.splitlines():
+            found, _, value = line.rpartition(": ")
+            if found == name and value.strip().isdigit():
+                return int(value)
+        return 0
+
+    async def rejected(self) -> dict[str, int]:
+        """Its Envoy's ``*update_rejected`` counters that are not zero."""
+        text = (await self.admin("/stats?filter=update_rejected")).body.decode()
+        values = (line.rpartition(": ") for line in text.splitlines())
+        return {name: int(value) for name, _, value in values if value.strip() not in ("", "0")}
 
 
 class Workload(ChildProcess):
@@ -304,6 +395,32 @@ class Mesh:
             await self.wait_health(workload, "HEALTHY")
         return workload
 
+    def gateway(
+        self,
+        name: str,
+        ports: Sequence[str],
+        *,
+        namespace: str = "istio-system",
+        labels: Mapping[str, str] | None = None,
+        service: str | None = None,
+    ) -> GatewayProcess:
+        """A ``mizzen gateway run`` for ``name`` on this mesh with the ``--port`` values
+        ``ports`` (not started: ``await gateway.start()``), registering as ``service`` when
+        given."""
+        admin_port = self.ports.take()
+        argv = [MIZZEN, "gateway", "run", "--name", name, "--namespace", namespace,
+                "--admin-port", str(admin_port), "--xds", self.xds.grpc_target,
+                "--discovery", self.services["discovery"].grpc_target]  # fmt: skip
+        for port in ports:
+            argv += ["--port", port]
+        if labels:
+            argv += ["--labels", ",".join(f"{k}={v}" for k, v in labels.items())]
+        if service:
+            argv += ["--service", service]
+        env = {"MIZZEN_HOME": str(self.work_dir / "home"), "MIZZEN_LOG_FORMAT": "json"}
+        return GatewayProcess(name, argv, log_path=self.work_dir / "gateways" / f"{name}.log",
+                              env=env, admin_port=admin_port)  # fmt: skip
+
     async def endpoint_health(self, workload: Workload, hostname: str) -> str | None:
         """The health discovery recorded for ``workload``'s endpoint of ``hostname``."""
         key = f"/mizzen/registry/endpoints/{hostname}/{workload.namespace}.{workload.name}"
@@ -351,6 +468,21 @@ class Mesh:
         await self.delete_all_config()
         await wait_for(self._clean, timeout=timeout, message="every Envoy back to defaults")
 
+    async def synced(self, workload: Workload) -> bool:
+        """Whether ``workload``'s Envoy has acknowledged everything xds sent it and warms no
+        cluster (its new config is in use, not merely received)."""
+        if await workload.config_dump("dynamic_warming_clusters"):
+            return False
+        status = (await self.proxy_statuses()).get(f"{workload.name}.{workload.namespace}")
+        return status is not None and all(
+            t["ackedVersion"] == t["sentVersion"] for t in status["types"].values()
+        )
+
+    async def wait_synced(self, workload: Workload, timeout: float = 15) -> None:
+        """Wait until :meth:`synced`."""
+        await wait_for(lambda: self.synced(workload), timeout=timeout,
+                       message=f"{workload.name} in sync with xds")  # fmt: skip
+
     async def _clean(self) -> bool:
         for workload in self.running():
             for config in await workload.config_dump("dynamic_route_configs"):
@@ -359,15 +491,7 @@ class Mesh:
                         return False
             if not all(_cluster_is_default(c) for c in (await workload.clusters()).values()):
                 return False
-            if await workload.config_dump("dynamic_warming_clusters"):
-                return False
-        statuses = await self.proxy_statuses()
-        for workload in self.running():
-            status = statuses.get(f"{workload.name}.{workload.namespace}")
-            if status is None or any(t["ackedVersion"] != t["sentVersion"]
-                                     for t in status["types"].values()):  # fmt: skip
-                return False
-        return True
+        return all([await self.synced(workload) for workload in self.running()])
 
     # ---- NACKs ------------------------------------------------------------------------
 

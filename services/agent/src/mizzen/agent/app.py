@@ -36,7 +36,11 @@ from mizzen.agent.domain.workload import WorkloadSpec, exit_status_of
 from mizzen.agent.errors import AgentError
 from mizzen.agent.health import AppProbe
 from mizzen.agent.proxy import ProxySupervisor
-from mizzen.agent.registration import raise_for_registration, workload_message
+from mizzen.agent.registration import (
+    DEREGISTER_TIMEOUT,
+    raise_for_registration,
+    workload_message,
+)
 from mizzen.envoy import build_bootstrap
 from mizzen.protos.registry.v1 import registration_pb2 as pb
 from mizzen.registration import Registrar
@@ -50,7 +54,6 @@ T = TypeVar("T")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 PROBE_INTERVAL_UNHEALTHY = 0.1
 PROBE_INTERVAL_HEALTHY = 1.0
-DEREGISTER_TIMEOUT = 5.0
 PROXY_STOP_GRACE = 5.0
 
 

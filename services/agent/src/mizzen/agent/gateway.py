@@ -24,9 +24,15 @@ listener Envoy would reject later. Then Envoy starts with the agent's
 restarted with backoff if it dies) and the gateway stays in the foreground until SIGINT,
 SIGTERM or SIGHUP, when Envoy is stopped.
 
-Not done here yet: registering the gateway as a service (``istio-ingressgateway``) with
-discovery, and TLS credentials over SDS (``credentialName``); Gateway servers use certificate
-files on this machine.
+With ``service`` (``--service istio-egressgateway``) the gateway also registers itself with
+discovery as an endpoint of that service in its namespace, once its Envoy is ready: each
+port a service port received on its listen port at the gateway's address, with the port's
+protocol (``--port 443:8443:TLS``; HTTP unless given). Sidecars can then route to it, as to
+Istio's ``istio-ingressgateway`` and ``istio-egressgateway`` services (egress through a
+gateway), and Istio's analyzers see it. It deregisters before Envoy stops.
+
+Not done here yet: TLS credentials over SDS (``credentialName``); Gateway servers use
+certificate files on this machine.
 """
 
 from __future__ import annotations
@@ -48,6 +54,11 @@ from mizzen.agent.config import AgentSettings
 from mizzen.agent.domain.bootstrap import ADMIN_PORT, parse_server_address
 from mizzen.agent.errors import AgentError, ProxyError, WorkloadSpecError
 from mizzen.agent.proxy import ProxySupervisor
+from mizzen.agent.registration import (
+    DEREGISTER_TIMEOUT,
+    raise_for_registration,
+    served_service,
+)
 from mizzen.envoy import (
     AdsMode,
     BootstrapConfig,
@@ -58,7 +69,9 @@ from mizzen.envoy import (
     XdsServerAddress,
     build_bootstrap,
 )
-from mizzen.registry import frozen_map
+from mizzen.protos.registry.v1 import registration_pb2 as pb
+from mizzen.registration import Registrar
+from mizzen.registry import Protocol, frozen_map, protocol_of
 from mizzen.runtime import bound_log_context, configure_logging, install_signal_handlers
 from mizzen.snapshots import InboundPort, format_inbound
 from mizzen.snapshots.proxy import META_INBOUND
@@ -88,30 +101,39 @@ _MAX_PORT = 65535
 
 @dataclass(frozen=True, slots=True)
 class GatewayPort:
-    """A port the gateway serves: the Gateway server port and the port it listens on."""
+    """A port the gateway serves: the Gateway server port, the port it listens on, and the
+    protocol it registers the port with (when it registers as a service)."""
 
     port: int
     listen_port: int
+    protocol: Protocol = Protocol.HTTP
 
     def __str__(self) -> str:
-        return str(self.port) if self.port == self.listen_port else (
+        text = str(self.port) if self.port == self.listen_port else (
             f"{self.port}:{self.listen_port}"
+        )  # fmt: skip
+        return text if self.protocol is Protocol.HTTP else f"{self.port}:{self.listen_port}:" + (
+            self.protocol.value
         )  # fmt: skip
 
 
 def parse_gateway_port(text: str) -> GatewayPort:
-    """Parse one ``--port``: ``PORT`` (served and listened on) or ``PORT:LISTEN_PORT`` (a
-    Gateway server on PORT, listened on at LISTEN_PORT). Raises :class:`WorkloadSpecError`."""
+    """Parse one ``--port``: ``PORT`` (served and listened on), ``PORT:LISTEN_PORT`` (a
+    Gateway server on PORT, listened on at LISTEN_PORT) or ``PORT:LISTEN_PORT:PROTOCOL``.
+    Raises :class:`WorkloadSpecError`."""
     parts = text.strip().split(":")
-    if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
-        raise WorkloadSpecError(
-            f"--port {text!r}: expected PORT or PORT:LISTEN_PORT (e.g. 8080 or 443:8443)",
-            option="--port",
-        )
-    numbers = [int(p) for p in parts]
+    usage = f"--port {text!r}: expected PORT[:LISTEN_PORT[:PROTOCOL]] (e.g. 8080 or 443:8443:TLS)"
+    if len(parts) not in (1, 2, 3) or not all(p.isdigit() for p in parts[:2]):
+        raise WorkloadSpecError(usage, option="--port")
+    protocol = Protocol.HTTP
+    if len(parts) == 3:
+        protocol = protocol_of(parts[2])
+        if protocol is Protocol.UNKNOWN:
+            raise WorkloadSpecError(f"{usage}; {parts[2]!r} is not a protocol", option="--port")
+    numbers = [int(p) for p in parts[:2]]
     if not all(1 <= n <= _MAX_PORT for n in numbers):
         raise WorkloadSpecError(f"--port {text!r}: ports are 1..65535", option="--port")
-    return GatewayPort(numbers[0], numbers[-1])
+    return GatewayPort(numbers[0], numbers[-1], protocol)
 
 
 def _check_label(value: str, option: str, what: str) -> None:
@@ -139,12 +161,16 @@ class GatewaySpec:
     address: str = DEFAULT_ADDRESS
     admin_port: int = ADMIN_PORT
     service_account: str = "default"
+    service: str | None = None
+    """The service it registers as (a bare name, in its namespace), if any."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", frozen_map(self.labels))
         object.__setattr__(self, "ports", tuple(self.ports))
         _check_label(self.name, "--name", "the gateway name")
         _check_label(self.namespace, "--namespace", "the namespace")
+        if self.service is not None:
+            _check_label(self.service, "--service", "the service name")
         try:
             ipaddress.ip_address(self.address)
         except ValueError as exc:
@@ -186,6 +212,24 @@ class GatewaySpec:
     def gateway_id(self) -> str:
         """``<name>.<namespace>``: the gateway's proxy id in xds's proxy status."""
         return f"{self.name}.{self.namespace}"
+
+
+def gateway_workload(spec: GatewaySpec) -> pb.Workload:
+    """What a gateway with a ``service`` registers: itself, HEALTHY (it registers once its
+    Envoy is ready), at its address (``127.0.0.1`` when it listens on every interface), each
+    port received on its listen port."""
+    assert spec.service is not None
+    return pb.Workload(
+        name=spec.name,
+        namespace=spec.namespace,
+        address=spec.admin_address,
+        labels=dict(spec.labels),
+        service_account=spec.service_account,
+        services=[
+            served_service(spec.service, [(p.port, p.listen_port, p.protocol) for p in spec.ports])
+        ],
+        health=pb.HEALTH_HEALTHY,
+    )
 
 
 def gateway_bootstrap_config(
@@ -273,6 +317,13 @@ class GatewayRunner:
             concurrency=settings.envoy_concurrency,
             binary=settings.envoy_binary,
         )
+        self.registrar: Registrar | None = None
+        if spec.service is not None:
+            discovery = list(settings.discovery_servers)
+            for target in discovery:
+                parse_server_address(target, option="--discovery")
+            deadline = settings.registration_timeout_seconds
+            self.registrar = Registrar(discovery, gateway_workload(spec), first_deadline=deadline)
         self._stop_signal: int | None = None
         self._stop_event = asyncio.Event()
 
@@ -292,6 +343,7 @@ class GatewayRunner:
         """Run the gateway until a stop signal (see the class docstring)."""
         with install_signal_handlers(self._on_signal, STOP_SIGNALS):
             supervision: asyncio.Task[None] | None = None
+            registration: asyncio.Task[None] | None = None
             try:
                 check_ports_free(self.port_checks())
                 if not await self._started():
@@ -299,18 +351,54 @@ class GatewayRunner:
                     log.info("stopped before the gateway was ready")
                     return 128 + self._stop_signal
                 supervision = asyncio.create_task(self.proxy.supervise(), name="gateway-proxy")
+                if self.registrar is not None:
+                    registration = self.registrar.start()
+                    if not await self._registered(registration):
+                        assert self._stop_signal is not None
+                        return 128 + self._stop_signal
                 log.info("gateway ready", gateway=self.spec.gateway_id,
-                         ports=[str(p) for p in self.spec.ports],
+                         ports=[str(p) for p in self.spec.ports], service=self.spec.service,
                          admin=f"{self.spec.admin_address}:{self.spec.admin_port}")  # fmt: skip
-                await self._stop_event.wait()
+                await self._until_stopped(registration)
                 return 0
             finally:
+                if self.registrar is not None and registration is not None:
+                    await self.registrar.stop(deregister=True, timeout=DEREGISTER_TIMEOUT)
                 if supervision is not None:
                     supervision.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await supervision
                 grace = min(PROXY_STOP_GRACE, self.settings.shutdown_grace_seconds)
                 await self.proxy.stop(grace)
+
+    async def _registered(self, registration: asyncio.Task[None]) -> bool:
+        """Wait until registered (``True``) or a stop signal (``False``); raise the
+        registration's failure."""
+        assert self.registrar is not None
+        waits = {
+            asyncio.ensure_future(self.registrar.registered.wait()),
+            asyncio.ensure_future(self._stop_event.wait()),
+        }
+        try:
+            await asyncio.wait({*waits, registration}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        if registration.done():
+            raise_for_registration(registration)  # RegistrationError
+        return self.registrar.registered.is_set() and not self._stop_event.is_set()
+
+    async def _until_stopped(self, registration: asyncio.Task[None] | None) -> None:
+        """Wait for a stop signal; a registration that ends first raises its failure."""
+        stop = asyncio.ensure_future(self._stop_event.wait())
+        try:
+            await asyncio.wait({stop, *([registration] if registration else [])},
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        finally:
+            stop.cancel()
+        if registration is not None and registration.done() and not self._stop_event.is_set():
+            raise_for_registration(registration)
+            raise AgentError("the gateway's registration ended")
 
     async def _started(self) -> bool:
         """Start Envoy; ``False`` when a stop signal came first (start cancelled)."""

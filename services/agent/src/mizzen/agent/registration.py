@@ -8,17 +8,30 @@ first-registration deadline) is :mod:`mizzen.registration`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 from mizzen.agent.domain.workload import WorkloadSpec
 from mizzen.agent.errors import RegistrationError
 from mizzen.protos.registry.v1 import registration_pb2 as pb
 from mizzen.registration import DiscoveryUnreachable
 from mizzen.registration import RegistrationError as ClientError
+from mizzen.registry import Protocol
 
 __all__ = ["raise_for_registration", "workload_message"]
 
+DEREGISTER_TIMEOUT = 5.0
+"""How long a stopping agent waits for discovery to confirm a deregistration."""
 DISCOVERY_HINT = "is discovery running? Point at it with --discovery HOST:PORT"
 """Appended to the message when no discovery replica answered."""
+
+
+def served_service(name: str, ports: Iterable[tuple[int, int, Protocol]]) -> pb.ServedService:
+    """A served service: ``name`` with each ``(service port, endpoint port, protocol)``."""
+    return pb.ServedService(
+        service=name,
+        ports=[pb.ServedPort(number=number, endpoint_port=endpoint, protocol=protocol.value)
+               for number, endpoint, protocol in ports],
+    )  # fmt: skip
 
 
 def workload_message(spec: WorkloadSpec, address: str, health: pb.Health.ValueType) -> pb.Workload:
@@ -32,15 +45,7 @@ def workload_message(spec: WorkloadSpec, address: str, health: pb.Health.ValueTy
         labels=dict(spec.labels),
         service_account=spec.service_account,
         services=[
-            pb.ServedService(
-                service=service.name,
-                ports=[
-                    pb.ServedPort(
-                        number=port.port, endpoint_port=port.port, protocol=port.protocol.value
-                    )
-                    for port in service.ports
-                ],
-            )
+            served_service(service.name, [(p.port, p.port, p.protocol) for p in service.ports])
             for service in spec.services
         ],
         health=health,
