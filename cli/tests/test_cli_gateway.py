@@ -12,7 +12,10 @@ from mizzen.cli.main import cli
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--name", "ingress", "--port", "80x"], "--port '80x': expected PORT[:LISTEN_PORT[:PROTOCOL]]"),
+        (
+            ["--name", "ingress", "--port", "80x"],
+            "--port '80x': expected PORT[:LISTEN_PORT[:PROTOCOL]]",
+        ),
         (["--name", "Ingress", "--port", "8080"], "--name 'Ingress'"),
         (["--name", "ingress", "--port", "8080", "--address", "here"], "--address 'here'"),
         (["--name", "ingress", "--port", "8080", "--labels", "istio"], "--labels 'istio'"),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mizzen.cli.client import discovery_of
 from mizzen.cli.mesh import (
     AlreadyRunningError,
     MeshConfig,
@@ -104,7 +105,8 @@ def test_lock_handed_to_another_process_stays_held(tmp_path: Path) -> None:
 def _state(home: Path, phase: Phase = Phase.READY) -> MeshState:
     return MeshState(
         home=str(home), supervisor_pid=os.getpid(), mode="processes", phase=phase,
-        env={"MIZZEN_SERVER": "127.0.0.1:25011"},
+        env={"MIZZEN_SERVER": "127.0.0.1:25011",
+             "MIZZEN_AGENT_DISCOVERY_SERVERS": "127.0.0.1:25013"},
         components={
             "etcd": ComponentState(name="etcd", kind="etcd", address="127.0.0.1:2379",
                                    ports={"client": 2379}, health_url="http://x/health",
@@ -191,6 +193,10 @@ def test_server_address_comes_from_a_running_mesh_only(tmp_path: Path) -> None:
     try:
         assert mesh_server_address(tmp_path) == "127.0.0.1:25011"
         assert mesh_server_address(None, {"MIZZEN_HOME": str(tmp_path)}) == "127.0.0.1:25011"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("MIZZEN_HOME", str(tmp_path))
+            assert discovery_of(None) == "127.0.0.1:25013"  # analyze, proxy-config
+            assert discovery_of("10.0.0.1:15013") == "10.0.0.1:15013"
         write_state(home.state_path, _state(tmp_path, Phase.STARTING))
         assert mesh_server_address(tmp_path) is None
     finally:

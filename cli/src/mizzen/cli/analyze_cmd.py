@@ -19,7 +19,7 @@ from mizzen.analysis import (
 )
 from mizzen.analysis.workloads import Workload
 from mizzen.api import Resource, ValidationError, parse_document, parse_documents
-from mizzen.cli.client import CommandError, call, server_of
+from mizzen.cli.client import CommandError, call, discovery_of, server_of
 from mizzen.cli.defaults import DEFAULT_DISCOVERY
 from mizzen.cli.sources import read_sources
 from mizzen.protos.config.v1 import config_pb2 as pb
@@ -163,16 +163,16 @@ def _list_analyzers() -> None:
 @click.option(
     "--discovery",
     envvar="MIZZEN_DISCOVERY",
-    default=DEFAULT_DISCOVERY,
-    show_default=True,
+    default=None,
     metavar="HOST:PORT",
-    help="Where to list the workloads (for the analyzers that need them) when not --offline.",
+    help="Where to list the workloads (for the analyzers that need them) when not --offline "
+    f"[the running mesh's discovery, else {DEFAULT_DISCOVERY}].",
 )
 @click.option("-L", "--list-analyzers", is_flag=True, help="List the analyzers and exit.")
 @click.pass_context
 def analyze_command(ctx: click.Context, *, files: tuple[str, ...], namespace: str,
                     all_namespaces: bool, offline: bool, fmt: str, failure_threshold: str,
-                    discovery: str, list_analyzers: bool) -> None:  # fmt: skip
+                    discovery: str | None, list_analyzers: bool) -> None:  # fmt: skip
     """Find problems across resources: routes to undefined subsets, missing gateways,
     conflicting hosts, unreachable rules, mTLS conflicts...
 
@@ -196,7 +196,7 @@ def analyze_command(ctx: click.Context, *, files: tuple[str, ...], namespace: st
         raise click.UsageError("--offline analyzes files only: give -f FILE|DIR|-")
     local = _local_resources(files, namespace) if files else []
     stored = [] if offline else _stored_resources(server_of(ctx))
-    workloads = None if offline else _known_workloads(discovery)
+    workloads = None if offline else _known_workloads(discovery_of(discovery))
     messages = analyze([*stored, *local], workloads=workloads, default_namespace=namespace)
     if not all_namespaces:
         messages = [m for m in messages if m.resource is None or m.resource.namespace == namespace]

@@ -12,7 +12,7 @@ import grpc
 from google.rpc import status_pb2
 from grpc import aio
 
-from mizzen.cli.defaults import DEFAULT_SERVER
+from mizzen.cli.defaults import DEFAULT_DISCOVERY, DEFAULT_SERVER
 from mizzen.protos.config.v1 import config_pb2 as pb
 from mizzen.protos.config.v1 import config_pb2_grpc
 
@@ -28,6 +28,18 @@ def server_of(ctx: click.Context) -> str:
     from mizzen.cli.mesh.control import mesh_server_address  # only when needed
 
     return mesh_server_address() or DEFAULT_SERVER
+
+
+def discovery_of(given: str | None) -> str:
+    """The discovery address: ``given`` (``--discovery``/``MIZZEN_DISCOVERY``), else the
+    running mesh's, else :data:`~mizzen.cli.defaults.DEFAULT_DISCOVERY`."""
+    if given:
+        return given
+    from mizzen.cli.mesh.control import running_mesh_environment  # only when needed
+
+    env = running_mesh_environment() or {}
+    published = env.get("MIZZEN_AGENT_DISCOVERY_SERVERS", "").split(",")[0].strip()
+    return published or DEFAULT_DISCOVERY
 
 
 class CommandError(click.ClickException):

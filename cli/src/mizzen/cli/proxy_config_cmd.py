@@ -16,7 +16,7 @@ from grpc import aio
 
 from mizzen.agent import ADMIN_PORT
 from mizzen.agent.domain import proxy_config as pc
-from mizzen.cli.client import CommandError
+from mizzen.cli.client import CommandError, discovery_of
 from mizzen.cli.defaults import DEFAULT_DISCOVERY
 from mizzen.cli.output import table
 from mizzen.launcher.probe import http_get
@@ -108,16 +108,16 @@ Examples:
               show_default=True, help="Output format.")  # fmt: skip
 @click.option("--namespace", "-n", default="default", show_default=True,
               help="The namespace of PROXY, unless given as name.namespace.")  # fmt: skip
-@click.option("--discovery", envvar="MIZZEN_DISCOVERY", default=DEFAULT_DISCOVERY,
-              show_default=True,
-              help="Discovery, to find PROXY's address; also MIZZEN_DISCOVERY.")  # fmt: skip
-def proxy_config(kind: str, proxy: str, output: str, namespace: str, discovery: str) -> None:
+@click.option("--discovery", envvar="MIZZEN_DISCOVERY", default=None, metavar="HOST:PORT",
+              help="Discovery, to find PROXY's address; also MIZZEN_DISCOVERY [the running "
+              f"mesh's, else {DEFAULT_DISCOVERY}].")  # fmt: skip
+def proxy_config(kind: str, proxy: str, output: str, namespace: str, discovery: str | None) -> None:
     """Show the KIND of config that PROXY's Envoy runs, from its own admin interface.
 
     PROXY is a workload name (name or name.namespace; its address comes from discovery) or
     the admin address of an Envoy (HOST:PORT, or an IP address for port 15000).
     """
-    raw = asyncio.run(_fetch(kind, proxy, namespace, discovery))
+    raw = asyncio.run(_fetch(kind, proxy, namespace, discovery_of(discovery)))
     configs: Any
     if kind == "bootstrap":
         configs = pc.bootstrap_of(raw)
