@@ -10,7 +10,15 @@ import pytest_asyncio
 from mizzen.launcher import EtcdProcess, PortAllocator, ServiceProcess
 from mizzen.store import EtcdStore, Store
 from mizzen.testing.plugin import EnvoyFactory, ServiceFactory
-from mizzen.xds.testing import ROUTE_HOLD, STATUS_TTL, Mesh, Snapshots, Upstream, XdsFactory
+from mizzen.xds.testing import (
+    CLASS_WAIT,
+    ROUTE_HOLD,
+    STATUS_TTL,
+    Mesh,
+    Snapshots,
+    Upstream,
+    XdsFactory,
+)
 
 
 @pytest_asyncio.fixture
@@ -42,8 +50,9 @@ async def store(etcd: EtcdProcess) -> AsyncIterator[Store]:
 @pytest_asyncio.fixture
 async def xds_factory(etcd: EtcdProcess, service_factory: ServiceFactory) -> XdsFactory:
     """``await xds_factory("xds-a")`` runs an xds replica of that name on the test's etcd,
-    with a proxy status lease of :data:`STATUS_TTL` seconds and routes held at most
-    :data:`ROUTE_HOLD` seconds for clusters to warm."""
+    with a proxy status lease of :data:`STATUS_TTL` seconds, routes held at most
+    :data:`ROUTE_HOLD` seconds for clusters to warm, and a class asked for again after
+    :data:`CLASS_WAIT` seconds without a translation."""
 
     async def start(replica: str) -> ServiceProcess:
         env = {
@@ -52,6 +61,7 @@ async def xds_factory(etcd: EtcdProcess, service_factory: ServiceFactory) -> Xds
             "MIZZEN_XDS_PROXY_STATUS_TTL_SECONDS": str(STATUS_TTL),
             "MIZZEN_XDS_STATUS_FLUSH_SECONDS": "0.01",
             "MIZZEN_XDS_ROUTE_HOLD_SECONDS": str(ROUTE_HOLD),
+            "MIZZEN_XDS_CLASS_WAIT_SECONDS": str(CLASS_WAIT),
             "MIZZEN_LOG_LEVEL": "debug",
         }
         return await service_factory("xds", env=env, name=replica)

@@ -3,6 +3,7 @@ named subscriptions, delta's initial versions and removals, refused nodes."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
@@ -20,7 +21,7 @@ from mizzen.snapshots import ProxyClass, ProxyType, inputs_key, snapshot_key
 from mizzen.snapshots.status import ProxyStatus, proxy_key
 from mizzen.store import Store, Txn
 from mizzen.testing import wait_for
-from mizzen.xds.testing import Mesh, eds_cluster
+from mizzen.xds.testing import CLASS_WAIT, Mesh, eds_cluster
 
 
 def node(node_id: str, **metadata: str) -> base_pb2.Node:
@@ -227,5 +228,30 @@ async def test_a_connected_proxy_whose_class_was_retired_asks_for_it_again(
         )
         await wait_for(lambda: mesh.store.get(inputs_key(proxy_class.class_id)), timeout=5,
                        message="the class asked for again")  # fmt: skip
+    finally:
+        call.cancel()
+
+
+async def test_a_class_request_lost_to_a_retirement_is_made_again(
+    mesh: Mesh, ads: ads_pb2_grpc.AggregatedDiscoveryServiceStub
+) -> None:
+    """A proxy of a new class connects, xds asks for the class, and the request is deleted
+    before any translation (a retirement racing it): xds asks again after CLASS_WAIT."""
+    proxy_class = ProxyClass.from_node_metadata(ProxyType.SIDECAR, {"NAMESPACE": "lost"})
+    call = ads.StreamAggregatedResources()
+    try:
+        node_id = "sidecar~127.0.0.31~pay-1.lost~lost.svc.cluster.local"
+        await call.write(discovery_pb2.DiscoveryRequest(node=node(node_id), type_url=CLUSTER_TYPE))
+        key = inputs_key(proxy_class.class_id)
+        first = await wait_for(lambda: mesh.store.get(key), timeout=5, message="the request")
+        await mesh.store.delete(key)
+        again = await wait_for(lambda: mesh.store.get(key), timeout=CLASS_WAIT * 5,
+                               message="the class asked for again")  # fmt: skip
+        assert again.mod_revision > first.mod_revision
+        # Once translated, the proxy gets it.
+        await mesh.snapshots.write(proxy_class.class_id, [eds_cluster("b")])
+        response = await asyncio.wait_for(call.read(), timeout=5)
+        assert response.type_url == CLUSTER_TYPE
+        assert len(response.resources) == 1
     finally:
         call.cancel()

@@ -50,6 +50,7 @@ async def setup(runtime: ServiceRuntime[XdsSettings]) -> None:
     services = StreamServices(
         reader, registry, recorder, XdsMetrics(runtime.registry), replica,
         route_hold_seconds=settings.route_hold_seconds,
+        class_wait_seconds=settings.class_wait_seconds,
     )  # fmt: skip
     ads = AdsService(services)
 

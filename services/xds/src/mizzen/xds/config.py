@@ -53,3 +53,11 @@ class XdsSettings(ServiceSettings):
             minimum=0.0,
         ),
     ] = 5.0
+    class_wait_seconds: Annotated[
+        float,
+        Setting(
+            "How long a connected proxy waits for its class's first translation before xds "
+            "asks the translator for it again.",
+            minimum=0.1,
+        ),
+    ] = 10.0

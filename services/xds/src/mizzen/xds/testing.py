@@ -53,6 +53,8 @@ STATUS_TTL = 2
 """The proxy status lease TTL (seconds) tests give the xds replicas they start."""
 ROUTE_HOLD = 2.0
 """The longest wait of routes for warming clusters (seconds) tests give their xds replicas."""
+CLASS_WAIT = 1.0
+"""Tests' xds replicas ask again for a class not translated after this many seconds."""
 
 XdsFactory = Callable[[str], Awaitable[ServiceProcess]]
 """``await xds_factory(replica name)`` starts an xds replica."""

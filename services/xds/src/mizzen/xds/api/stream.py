@@ -66,6 +66,7 @@ log = structlog.get_logger(__name__)
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _ORDER = {type_url: index for index, type_url in enumerate(PUSH_ORDER)}
 DEFAULT_ROUTE_HOLD_SECONDS = 5.0
+DEFAULT_CLASS_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,8 @@ class StreamServices:
     """Told of every push, so that the heap settles between bursts, not during one."""
     route_hold_seconds: float = DEFAULT_ROUTE_HOLD_SECONDS
     """How long listeners and routes wait for the proxy to ACK new clusters at most."""
+    class_wait_seconds: float = DEFAULT_CLASS_WAIT_SECONDS
+    """How long a stream waits for its class's first translation before asking again."""
 
 
 class StreamRegistry:
@@ -175,6 +178,7 @@ class _Signal:
 
     CHANGED = "changed"
     HOLD_EXPIRED = "hold_expired"
+    CLASS_CHECK = "class_check"
     END = "end"
     CLOSE = "close"
 
@@ -211,6 +215,7 @@ class StreamCore:
         self._hold: RouteHold | None = None
         self._first: Any = None
         self._served = False  # whether the class had a snapshot for this stream yet
+        self._class_timer: asyncio.TimerHandle | None = None  # see _wait_for_class
 
     @property
     def identity(self) -> ProxyIdentity | None:
@@ -293,11 +298,15 @@ class StreamCore:
                     await self._push(None, started=self._changed_at)
                 elif item == _Signal.HOLD_EXPIRED:
                     await self._on_hold_expired()
+                elif item == _Signal.CLASS_CHECK:
+                    await self._on_class_check()
                 else:
                     if item == _Signal.CLOSE:
                         reason = "replica shutting down"
                     return
         finally:
+            if self._class_timer is not None:
+                self._class_timer.cancel()
             if self._hold is not None:
                 self._hold.timer.cancel()
             services.registry.remove(identity.class_id, self)
@@ -342,6 +351,25 @@ class StreamCore:
             # The proxy took none of the new clusters: it will not ask for their endpoints.
             endpoints.drop_presubscribed()
 
+    def _wait_for_class(self) -> None:
+        """Check again in ``class_wait_seconds`` whether the class has come: a request
+        can be lost to a retirement racing it (the translator deleted the class just after
+        this stream asked for it), and then nobody would translate it."""
+        if self._class_timer is None:
+            self._class_timer = asyncio.get_running_loop().call_later(
+                self._services.class_wait_seconds, self._inbox.put_nowait, _Signal.CLASS_CHECK
+            )
+
+    async def _on_class_check(self) -> None:
+        self._class_timer = None
+        assert self._identity is not None
+        if self._services.reader.class_resources(self._identity.class_id) is not None:
+            return  # it came; the change signal pushes it
+        log.warning("class still not translated: asking again",
+                    seconds=self._services.class_wait_seconds)  # fmt: skip
+        await self._services.reader.request_class(self._identity.proxy_class, force=True)
+        self._wait_for_class()
+
     async def _on_hold_expired(self) -> None:
         hold = self._hold
         if hold is None or time.monotonic() < hold.deadline:
@@ -383,8 +411,12 @@ class StreamCore:
                 # saw nobody use for a while): ask for it again.
                 await self._services.reader.request_class(self._identity.proxy_class,
                                                           force=True)  # fmt: skip
+            self._wait_for_class()
             return
         self._served = True
+        if self._class_timer is not None:
+            self._class_timer.cancel()
+            self._class_timer = None
         plans: list[tuple[TypeState, Plan]] = []
         warming = False
         try:
