@@ -503,6 +503,15 @@ async def test_unhealthy_endpoint_gets_no_traffic(
         return f"{prefix}health_flags::/failed_eds_health" in text
 
     await wait_for(excluded, timeout=15, message="the client's Envoy to see it unhealthy")
+
+    async def routed_around() -> bool:
+        # The health change reaches the workers' load balancers in Envoy's next batch (its
+        # update merge window, up to a second after a previous membership change).
+        return served_by(await gather_limited(10, lambda _: via_proxy(client, url))) == {
+            "health-b": 10
+        }
+
+    await wait_for(routed_around, timeout=5, message="traffic no longer reaching health-a")
     responses = await gather_limited(40, lambda _: via_proxy(client, url))
     assert {r.status for r in responses} == {200}
     # health-a's first app still serves 9080: only the registry's health keeps it idle.
