@@ -109,12 +109,12 @@ class GatewayPort:
     protocol: Protocol = Protocol.HTTP
 
     def __str__(self) -> str:
-        text = str(self.port) if self.port == self.listen_port else (
-            f"{self.port}:{self.listen_port}"
-        )  # fmt: skip
-        return text if self.protocol is Protocol.HTTP else f"{self.port}:{self.listen_port}:" + (
-            self.protocol.value
-        )  # fmt: skip
+        """As ``--port`` takes it (the shortest form)."""
+        if self.protocol is not Protocol.HTTP:
+            return f"{self.port}:{self.listen_port}:{self.protocol.value}"
+        if self.port != self.listen_port:
+            return f"{self.port}:{self.listen_port}"
+        return str(self.port)
 
 
 def parse_gateway_port(text: str) -> GatewayPort:
