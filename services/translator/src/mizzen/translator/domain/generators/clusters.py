@@ -50,6 +50,7 @@ from mizzen.translator.domain.generators.cluster_settings import (
 )
 from mizzen.translator.domain.generators.endpoints import load_assignment, select_endpoints
 from mizzen.translator.domain.generators.errors import blame
+from mizzen.translator.domain.generators.locality import balancing_for
 from mizzen.translator.domain.generators.policy import ClusterPolicy, cluster_policy
 from mizzen.translator.domain.generators.values import ads_config_source, duration, socket_address
 from mizzen.translator.domain.generators.view import ProxyView
@@ -171,7 +172,7 @@ def dns_clusters(view: ProxyView) -> Iterator[Any]:
         selected = select_endpoints(view.registry, spec.service, spec.port, spec.subset_labels)
         if round_robin:
             selected = selected[:1]  # LOGICAL_DNS takes exactly one address to resolve
-        assignment = load_assignment(spec.name, selected)
+        assignment = load_assignment(spec.name, selected, balancing_for(spec.policy, view.place))
         if not selected:
             group = assignment.endpoints.add()
             lb = group.lb_endpoints.add()

@@ -161,7 +161,7 @@ SIDECAR_GENERATORS: tuple[Generator, ...] = (
         name="cds-dns",
         type_url=CLUSTER_TYPE,
         inputs=_OUTBOUND | {Input.ENDPOINTS},
-        set_id=lambda view: f"cds-dns-{view.outbound_scope}",
+        set_id=lambda view: f"cds-dns-{view.outbound_scope}{view.endpoint_scope}",
         build=dns_clusters,
     ),
     Generator(

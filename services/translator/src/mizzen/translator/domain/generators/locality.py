@@ -17,7 +17,8 @@ where the proxy runs, as Istio does it.
   and networks. Priorities are then renumbered 0, 1, 2... without gaps, as Envoy requires.
 
 Locality patterns are ``region/zone/sub_zone`` where ``*`` matches anything from that
-part on. Not done here: DNS clusters (their endpoints are inline) and proxyless clients.
+part on. DNS clusters get the same priorities and weights in their inline endpoints; not done
+for proxyless clients.
 """
 
 from __future__ import annotations
