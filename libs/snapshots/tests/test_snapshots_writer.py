@@ -163,3 +163,24 @@ async def test_what_nothing_refers_to_is_deleted_after_the_grace_period() -> Non
         clock.now = 2000.0
         assert (await restarted.collect()).sets == 1
         assert await store.get(resource_key(a.hash)) is None
+
+
+async def test_resources_a_crashed_writer_left_unnamed_are_collected_after_a_restart() -> None:
+    async with MemoryStore() as store:
+        a, orphan = make_resource(cluster("a")), make_resource(cluster("orphan"))
+        first = SnapshotWriter(store)
+        named = ResourceSet("cds-named", CLUSTER_TYPE, {"a": a.hash})
+        await first.write([a], [named], [ClassSnapshot("one", {CLUSTER_TYPE: ("cds-named",)})])
+        # The writer crashed after storing a resource and before the set naming it.
+        await store.put(resource_key(orphan.hash), orphan.body)
+
+        clock = Clock()
+        restarted = SnapshotWriter(store, grace=60.0, clock=clock)
+        await restarted.load()
+        assert (await restarted.collect()).waiting == 1
+        clock.now = 60.0
+        done = await restarted.collect()
+        assert (done.sets, done.resources, done.waiting) == (0, 1, 0)
+        assert await store.get(resource_key(orphan.hash)) is None
+        assert await store.get(resource_key(a.hash)) is not None
+        assert await store.get(set_key("cds-named")) is not None

@@ -19,6 +19,7 @@ from mizzen.store import (
     StoreTimeout,
     StoreUnavailable,
     Txn,
+    list_prefix,
 )
 from mizzen.store.testing import StoreServer
 from mizzen.testing import wait_for
@@ -75,6 +76,22 @@ async def test_range_is_sorted_limited_and_pages_through_one_snapshot(store: Sto
     assert b"/rx" in [kv.key for kv in (await store.range("")).kvs]
     with pytest.raises(InvalidRequest):
         await store.range("/r/", after="/elsewhere")
+
+
+async def test_keys_only_ranges_leave_the_values_out(store: Store) -> None:
+    for name in ("b", "a", "c"):
+        await store.put(f"/k/{name}", b"x" * 1000)
+    found = await store.range("/k/", keys_only=True, limit=2)
+    assert [(kv.key, kv.value) for kv in found.kvs] == [(b"/k/a", b""), (b"/k/b", b"")]
+    assert found.more
+    assert all(kv.mod_revision > 0 for kv in found.kvs)
+    listed = await list_prefix(store, b"/k/", page_size=2, keys_only=True)
+    assert [(kv.key, kv.value) for kv in listed.kvs] == [
+        (b"/k/a", b""),
+        (b"/k/b", b""),
+        (b"/k/c", b""),
+    ]
+    assert (await store.get("/k/a")) is not None  # untouched
 
 
 async def test_range_at_a_past_revision_and_compaction(store: Store) -> None:

@@ -13,6 +13,7 @@ import structlog
 from mizzen.envoy import EnvoyResource
 from mizzen.snapshots.layout import (
     CLASSES_PREFIX,
+    RESOURCES_PREFIX,
     SETS_PREFIX,
     SNAPSHOT_SUFFIX,
     ClassSnapshot,
@@ -105,7 +106,13 @@ class SnapshotWriter:
             class_id = class_id_of(key)
             if class_id and key.endswith(SNAPSHOT_SUFFIX):
                 self._remember_class(ClassSnapshot.from_json(class_id, kv.value), kv.value)
-        log.info("snapshot writer loaded", sets=len(self._sets), classes=len(self._classes))
+        # Resources no set names (a writer that crashed between storing resources and the
+        # set naming them left them): known from now on, so that collect() deletes them.
+        stored = await list_prefix(self._store, RESOURCES_PREFIX.encode(), keys_only=True)
+        named = len(self._stored_hashes)
+        self._stored_hashes.update(kv.key.decode()[len(RESOURCES_PREFIX) :] for kv in stored.kvs)
+        log.info("snapshot writer loaded", sets=len(self._sets), classes=len(self._classes),
+                 unnamed_resources=len(self._stored_hashes) - named)  # fmt: skip
 
     def stored_set(self, set_id: str) -> bytes | None:
         """The stored bytes of ``set_id`` as this writer knows them."""
@@ -175,8 +182,8 @@ class SnapshotWriter:
         """Delete the sets no class snapshot refers to, and the resources no remaining set
         refers to, that have been unreferenced for ``grace`` seconds; start the clock for
         those unreferenced now. Sets go before their resources, so a reader never sees a set
-        naming a deleted resource. What this writer did not write or load (a resource stored
-        by a writer that crashed before its set) is not known to it, and stays."""
+        naming a deleted resource. Resources a crashed writer stored without their set are
+        found by :meth:`load` and go the same way."""
         async with self._turn:
             return await self._collect()
 

@@ -137,9 +137,12 @@ def range_request(
     *,
     revision: int | None = None,
     limit: int | None = None,
+    keys_only: bool = False,
 ) -> Any:
     """A ``RangeRequest`` (sorted by key, etcd's default)."""
-    return rpc.RangeRequest(key=key, range_end=range_end, revision=revision or 0, limit=limit or 0)
+    return rpc.RangeRequest(
+        key=key, range_end=range_end, revision=revision or 0, limit=limit or 0, keys_only=keys_only
+    )
 
 
 def txn_request(txn: Txn) -> Any:

@@ -59,6 +59,7 @@ class Store(Protocol):
         revision: int | None = None,
         limit: int | None = None,
         after: Key | None = None,
+        keys_only: bool = False,
     ) -> RangeResult:
         """The keys starting with ``prefix`` (empty: all keys), sorted by key.
 
@@ -67,7 +68,8 @@ class Store(Protocol):
         :class:`~mizzen.store.errors.InvalidRequest` if it is in the future.
         ``limit``: at most that many keys, ``more`` telling whether some were left out.
         ``after``: only keys strictly greater than this one (for paging; it must start with
-        ``prefix``). The result's ``revision`` is the revision read (``revision`` if given).
+        ``prefix``). ``keys_only``: the values come back empty (cheaper: etcd sends none).
+        The result's ``revision`` is the revision read (``revision`` if given).
         """
         ...
 

@@ -136,13 +136,14 @@ class EtcdStore:
         revision: int | None = None,
         limit: int | None = None,
         after: Key | None = None,
+        keys_only: bool = False,
     ) -> RangeResult:
         """See :meth:`mizzen.store.Store.range`."""
         start, end = _range_bounds(prefix, after)
         response = await self._call(
             "range",
             self._kv.Range,
-            wire.range_request(start, end, revision=revision, limit=limit),
+            wire.range_request(start, end, revision=revision, limit=limit, keys_only=keys_only),
         )
         # etcd's header carries the current revision; the contract promises the one read.
         return RangeResult(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
@@ -86,6 +87,7 @@ class MemoryStore:
         revision: int | None = None,
         limit: int | None = None,
         after: Key | None = None,
+        keys_only: bool = False,
     ) -> RangeResult:
         """See :meth:`mizzen.store.Store.range`."""
         raw_prefix = encode_prefix(prefix)
@@ -96,7 +98,10 @@ class MemoryStore:
                 raise InvalidRequest(f"after={raw_after!r} is not under prefix {raw_prefix!r}")
             start = raw_after + b"\0"
         await self._enter("range")
-        return self._server.range(start, end, revision=revision, limit=limit)
+        found = self._server.range(start, end, revision=revision, limit=limit)
+        if keys_only:
+            found = replace(found, kvs=tuple(replace(kv, value=b"") for kv in found.kvs))
+        return found
 
     async def put(self, key: Key, value: bytes, *, lease: LeaseArg = None) -> int:
         """See :meth:`mizzen.store.Store.put`."""

@@ -82,20 +82,22 @@ WatchOpener = Callable[[bytes, bytes, int | None], Awaitable[tuple[WatchStream, 
 With ``start_revision=None`` the raw watch starts after the current revision."""
 
 
-async def list_prefix(store: Store, prefix: bytes, *, page_size: int = 1000) -> RangeResult:
-    """The whole content of ``prefix`` at one revision, read in pages of ``page_size``.
+async def list_prefix(
+    store: Store, prefix: bytes, *, page_size: int = 1000, keys_only: bool = False
+) -> RangeResult:
+    """The whole content of ``prefix`` at one revision, read in pages of ``page_size`` (only
+    the keys with ``keys_only``).
 
     ``more`` is always false. A compaction overtaking the pages restarts the listing.
     """
     while True:
-        first = await store.range(prefix, limit=page_size)
+        first = await store.range(prefix, limit=page_size, keys_only=keys_only)
         kvs = list(first.kvs)
         more = first.more
         try:
             while more:
-                page = await store.range(
-                    prefix, revision=first.revision, limit=page_size, after=kvs[-1].key
-                )
+                page = await store.range(prefix, revision=first.revision, limit=page_size,
+                                         after=kvs[-1].key, keys_only=keys_only)  # fmt: skip
                 kvs.extend(page.kvs)
                 more = page.more
         except Compacted:
