@@ -7,7 +7,6 @@ import json
 
 import click
 import yaml
-from grpc import aio
 
 from mizzen.analysis import (
     ANALYZER_SKIPPED,
@@ -19,12 +18,10 @@ from mizzen.analysis import (
 )
 from mizzen.analysis.workloads import Workload
 from mizzen.api import Resource, ValidationError, parse_document, parse_documents
-from mizzen.cli.client import CommandError, call, discovery_of, server_of
+from mizzen.cli.client import CommandError, call, discovery_of, list_workloads, server_of
 from mizzen.cli.defaults import DEFAULT_DISCOVERY
 from mizzen.cli.sources import read_sources
 from mizzen.protos.config.v1 import config_pb2 as pb
-from mizzen.protos.registry.v1 import registration_pb2 as reg_pb
-from mizzen.protos.registry.v1 import registration_pb2_grpc
 
 # istioctl's exit status when analyzers report issues at or above the failure threshold.
 EXIT_ISSUES_FOUND = 79
@@ -76,19 +73,10 @@ def _known_workloads(discovery: str) -> list[Workload] | None:
     service ports); ``None``, with a warning, when discovery cannot be asked (the analyzers
     that need workloads then say they were skipped)."""
 
-    async def listing() -> reg_pb.ListWorkloadsResponse:
-        async with aio.insecure_channel(discovery) as channel:
-            stub = registration_pb2_grpc.RegistrationServiceStub(channel)
-            response: reg_pb.ListWorkloadsResponse = await stub.ListWorkloads(
-                reg_pb.ListWorkloadsRequest(), timeout=5
-            )
-            return response
-
     try:
-        found = asyncio.run(listing())
-    except aio.AioRpcError as exc:
-        click.echo(f"warning: cannot list workloads from discovery at {discovery} "
-                   f"({exc.details()}); give --discovery", err=True)  # fmt: skip
+        found = asyncio.run(list_workloads(discovery))
+    except CommandError as exc:
+        click.echo(f"warning: workloads unknown: {exc.message}", err=True)
         return None
     return [
         Workload(

@@ -15,6 +15,8 @@ from grpc import aio
 from mizzen.cli.defaults import DEFAULT_DISCOVERY, DEFAULT_SERVER
 from mizzen.protos.config.v1 import config_pb2 as pb
 from mizzen.protos.config.v1 import config_pb2_grpc
+from mizzen.protos.registry.v1 import registration_pb2 as reg_pb
+from mizzen.protos.registry.v1 import registration_pb2_grpc
 
 T = TypeVar("T")
 
@@ -44,6 +46,26 @@ def discovery_of(given: str | None) -> str:
 
 class CommandError(click.ClickException):
     """A failure to report on stderr with exit status 1 (click prints ``Error: <message>``)."""
+
+
+async def list_workloads(
+    discovery: str, namespace: str = "", *, hint: str = "use --discovery", timeout: float = 5.0
+) -> reg_pb.ListWorkloadsResponse:
+    """The workloads discovery at ``discovery`` knows (in ``namespace``; empty: all).
+    Raises :class:`CommandError` naming discovery, with ``hint`` when it cannot be reached."""
+    async with aio.insecure_channel(discovery) as channel:
+        stub = registration_pb2_grpc.RegistrationServiceStub(channel)
+        try:
+            response: reg_pb.ListWorkloadsResponse = await stub.ListWorkloads(
+                reg_pb.ListWorkloadsRequest(namespace=namespace), timeout=timeout
+            )
+        except aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                raise CommandError(
+                    f"cannot reach discovery at {discovery} ({exc.details()}); {hint}"
+                ) from exc
+            raise CommandError(f"discovery at {discovery}: {exc.details()}") from exc
+    return response
 
 
 def applied_by() -> str:

@@ -10,18 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-import grpc
 import yaml
-from grpc import aio
 
 from mizzen.agent import ADMIN_PORT
 from mizzen.agent.domain import proxy_config as pc
-from mizzen.cli.client import CommandError, discovery_of
+from mizzen.cli.client import CommandError, discovery_of, list_workloads
 from mizzen.cli.defaults import DEFAULT_DISCOVERY
 from mizzen.cli.output import table
 from mizzen.launcher.probe import http_get
-from mizzen.protos.registry.v1 import registration_pb2 as reg_pb
-from mizzen.protos.registry.v1 import registration_pb2_grpc
 
 ADMIN_TIMEOUT = 5.0
 
@@ -46,20 +42,9 @@ def _admin_address(proxy: str) -> tuple[str, int] | None:
 
 
 async def _workload_address(discovery: str, name: str, namespace: str) -> str:
-    async with aio.insecure_channel(discovery) as channel:
-        stub = registration_pb2_grpc.RegistrationServiceStub(channel)
-        try:
-            listing = await stub.ListWorkloads(
-                reg_pb.ListWorkloadsRequest(namespace=namespace), timeout=ADMIN_TIMEOUT
-            )
-        except aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.UNAVAILABLE:
-                raise CommandError(
-                    f"cannot reach discovery at {discovery} ({exc.details()}) to find "
-                    f"{name}.{namespace}; use --discovery, or give the admin address "
-                    f"(<address>:{ADMIN_PORT}) instead"
-                ) from exc
-            raise CommandError(f"discovery at {discovery}: {exc.details()}") from exc
+    hint = (f"needed to find {name}.{namespace}: use --discovery, or give the admin address "
+            f"(<address>:{ADMIN_PORT}) instead")  # fmt: skip
+    listing = await list_workloads(discovery, namespace, hint=hint, timeout=ADMIN_TIMEOUT)
     for instance in listing.workloads:
         if instance.workload.name == name:
             return str(instance.workload.address)

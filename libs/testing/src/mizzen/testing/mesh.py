@@ -478,11 +478,6 @@ class Mesh:
             t["ackedVersion"] == t["sentVersion"] for t in status["types"].values()
         )
 
-    async def wait_synced(self, workload: Workload, timeout: float = 15) -> None:
-        """Wait until :meth:`synced`."""
-        await wait_for(lambda: self.synced(workload), timeout=timeout,
-                       message=f"{workload.name} in sync with xds")  # fmt: skip
-
     async def _clean(self) -> bool:
         for workload in self.running():
             for config in await workload.config_dump("dynamic_route_configs"):

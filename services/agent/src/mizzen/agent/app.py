@@ -39,6 +39,7 @@ from mizzen.agent.proxy import ProxySupervisor
 from mizzen.agent.registration import (
     DEREGISTER_TIMEOUT,
     raise_for_registration,
+    registered_or_failed,
     workload_message,
 )
 from mizzen.envoy import build_bootstrap
@@ -166,7 +167,7 @@ class Agent:
             log.info("workload not registered: it serves no --service")
         else:
             registration = self.registrar.start()
-            await self._unless_stopped(self._registered_or_failed(registration))
+            await self._unless_stopped(registered_or_failed(self.registrar, registration))
         await self.app.start()  # AppStartError: cleanup, then the CLI exits 127/126
         if self.settings.health_probe and self.registrar is not None:
             tasks.append(asyncio.create_task(self._probe_app(), name="app-probe"))
@@ -191,17 +192,6 @@ class Agent:
         status = exit_status_of(await app_exit)
         log.info("app exited", status=status)
         return status
-
-    async def _registered_or_failed(self, registration: asyncio.Task[None]) -> None:
-        assert self.registrar is not None
-        registered = asyncio.ensure_future(self.registrar.registered.wait())
-        try:
-            await asyncio.wait({registered, registration}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            registered.cancel()
-        if registration.done():
-            raise_for_registration(registration)  # RegistrationError
-            raise AgentError("registration ended before the workload was registered")
 
     async def _probe_app(self) -> None:
         while True:

@@ -45,7 +45,7 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -57,6 +57,7 @@ from mizzen.agent.proxy import ProxySupervisor
 from mizzen.agent.registration import (
     DEREGISTER_TIMEOUT,
     raise_for_registration,
+    registered_or_failed,
     served_service,
 )
 from mizzen.envoy import (
@@ -346,14 +347,16 @@ class GatewayRunner:
             registration: asyncio.Task[None] | None = None
             try:
                 check_ports_free(self.port_checks())
-                if not await self._started():
+                if not await self._unless_stopped(self.proxy.start()):
                     assert self._stop_signal is not None
                     log.info("stopped before the gateway was ready")
                     return 128 + self._stop_signal
                 supervision = asyncio.create_task(self.proxy.supervise(), name="gateway-proxy")
                 if self.registrar is not None:
                     registration = self.registrar.start()
-                    if not await self._registered(registration):
+                    if not await self._unless_stopped(
+                        registered_or_failed(self.registrar, registration)
+                    ):
                         assert self._stop_signal is not None
                         return 128 + self._stop_signal
                 log.info("gateway ready", gateway=self.spec.gateway_id,
@@ -371,23 +374,6 @@ class GatewayRunner:
                 grace = min(PROXY_STOP_GRACE, self.settings.shutdown_grace_seconds)
                 await self.proxy.stop(grace)
 
-    async def _registered(self, registration: asyncio.Task[None]) -> bool:
-        """Wait until registered (``True``) or a stop signal (``False``); raise the
-        registration's failure."""
-        assert self.registrar is not None
-        waits = {
-            asyncio.ensure_future(self.registrar.registered.wait()),
-            asyncio.ensure_future(self._stop_event.wait()),
-        }
-        try:
-            await asyncio.wait({*waits, registration}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-        if registration.done():
-            raise_for_registration(registration)  # RegistrationError
-        return self.registrar.registered.is_set() and not self._stop_event.is_set()
-
     async def _until_stopped(self, registration: asyncio.Task[None] | None) -> None:
         """Wait for a stop signal; a registration that ends first raises its failure."""
         stop = asyncio.ensure_future(self._stop_event.wait())
@@ -400,20 +386,21 @@ class GatewayRunner:
             raise_for_registration(registration)
             raise AgentError("the gateway's registration ended")
 
-    async def _started(self) -> bool:
-        """Start Envoy; ``False`` when a stop signal came first (start cancelled)."""
-        start = asyncio.ensure_future(self.proxy.start())
+    async def _unless_stopped(self, step: Awaitable[None]) -> bool:
+        """Run a start-up ``step``; ``False`` when a stop signal came first (it is cancelled).
+        The step's own failure is raised."""
+        task = asyncio.ensure_future(step)
         stop = asyncio.ensure_future(self._stop_event.wait())
         try:
-            await asyncio.wait({start, stop}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
-        if not start.done():
-            start.cancel()
+        if not task.done():
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await start
+                await task
             return False
-        start.result()  # ProxyError when Envoy did not start
+        task.result()  # ProxyError when Envoy did not start, RegistrationError, ...
         return True
 
 

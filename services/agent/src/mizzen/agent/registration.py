@@ -11,9 +11,9 @@ import asyncio
 from collections.abc import Iterable
 
 from mizzen.agent.domain.workload import WorkloadSpec
-from mizzen.agent.errors import RegistrationError
+from mizzen.agent.errors import AgentError, RegistrationError
 from mizzen.protos.registry.v1 import registration_pb2 as pb
-from mizzen.registration import DiscoveryUnreachable
+from mizzen.registration import DiscoveryUnreachable, Registrar
 from mizzen.registration import RegistrationError as ClientError
 from mizzen.registry import Protocol
 
@@ -53,6 +53,19 @@ def workload_message(spec: WorkloadSpec, address: str, health: pb.Health.ValueTy
             region=spec.where.region, zone=spec.where.zone, sub_zone=spec.where.sub_zone
         ),
     )
+
+
+async def registered_or_failed(registrar: Registrar, registration: asyncio.Task[None]) -> None:
+    """Return once ``registrar`` is registered; raise :class:`RegistrationError` (or
+    :class:`~mizzen.agent.errors.AgentError`) when its ``registration`` task ends first."""
+    registered = asyncio.ensure_future(registrar.registered.wait())
+    try:
+        await asyncio.wait({registered, registration}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        registered.cancel()
+    if registration.done():
+        raise_for_registration(registration)  # RegistrationError
+        raise AgentError("registration ended before the workload was registered")
 
 
 def raise_for_registration(task: asyncio.Task[None]) -> None:

@@ -107,6 +107,7 @@ class MeshConfig:
     # few instead of every key (which made route generation O(hosts²)).
     _vs_wildcards: tuple[str, ...] = field(init=False, repr=False)
     _dr_wildcards: tuple[str, ...] = field(init=False, repr=False)
+    _vs_by_name: Mapping[tuple[str, str], VirtualService] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("virtual_services", "destination_rules", "service_entries", "sidecars",
@@ -128,6 +129,8 @@ class MeshConfig:
         object.__setattr__(self, "se_by_host", _freeze(se_index))
         object.__setattr__(self, "_vs_wildcards", _wildcard_keys(vs_index))
         object.__setattr__(self, "_dr_wildcards", _wildcard_keys(dr_index))
+        object.__setattr__(self, "_vs_by_name", MappingProxyType(
+            {(namespace_of(vs), vs.name): vs for vs in self.virtual_services}))  # fmt: skip
 
     @classmethod
     def from_resources(
@@ -180,6 +183,10 @@ class MeshConfig:
     def gateways_in(self, namespace: str) -> tuple[Gateway, ...]:
         """Gateways of ``namespace``, by name."""
         return tuple(g for g in self.gateways if namespace_of(g) == namespace)
+
+    def virtual_service_named(self, namespace: str, name: str) -> VirtualService | None:
+        """The VirtualService ``namespace/name``, if any (delegates are found by name)."""
+        return self._vs_by_name.get((namespace, name))
 
     def virtual_services_in(self, namespace: str) -> tuple[VirtualService, ...]:
         """VirtualServices of ``namespace``, by name."""

@@ -56,12 +56,10 @@ def delegate_of(
     if reference is None or not reference.name:
         return None
     namespace = reference.namespace or namespace_of(root)
-    for vs in config.virtual_services_in(namespace):
-        if vs.name == reference.name:
-            if vs.spec.hosts or not exported_to(vs.spec.export_to, namespace, namespace_of(root)):
-                return None
-            return vs
-    return None
+    vs = config.virtual_service_named(namespace, reference.name)
+    if vs is None or vs.spec.hosts:
+        return None
+    return vs if exported_to(vs.spec.export_to, namespace, namespace_of(root)) else None
 
 
 def delegated_routes(

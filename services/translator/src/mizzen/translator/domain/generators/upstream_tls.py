@@ -19,6 +19,7 @@ stays plaintext) and ``credentialName`` (secrets over SDS).
 
 from __future__ import annotations
 
+import functools
 import os
 import ssl
 from typing import Any
@@ -48,8 +49,10 @@ _SYSTEM_BUNDLES = (
 )
 
 
+@functools.cache
 def system_ca_bundle() -> str | None:
-    """The system's CA bundle file (OpenSSL's default, else a well-known path), if any."""
+    """The system's CA bundle file (OpenSSL's default, else a well-known path), if any;
+    looked up once per process (it is asked for every cluster that originates TLS)."""
     default = ssl.get_default_verify_paths().cafile
     for candidate in (default, *_SYSTEM_BUNDLES):
         if candidate and os.path.isfile(candidate):
