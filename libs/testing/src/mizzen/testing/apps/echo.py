@@ -6,7 +6,8 @@
 - ``/status/<code>``: answers with that status
 - ``/delay/<ms>``: waits, then 200
 - ``/flaky/<key>/<n>``: the first ``n`` requests for ``key`` get 503, later ones 200
-- ``/count``: how many requests this process served (JSON ``{"requests": n}``)
+- ``/count``: how many requests this process served, ``/count`` itself not counted (JSON
+  ``{"requests": n}``), so that polling it changes nothing
 - ``/call?url=<url>``: fetches ``url`` (through ``http_proxy`` when set) and returns its
   status and body, so tests can send traffic *from* a workload.
 
@@ -59,10 +60,11 @@ class EchoHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        with EchoHandler.lock:
-            EchoHandler.served += 1
         path = urllib.parse.urlsplit(self.path).path
         parts = [p for p in path.split("/") if p]
+        if parts != ["count"]:  # asking the count does not change it
+            with EchoHandler.lock:
+                EchoHandler.served += 1
         info: dict[str, Any] = {
             "name": self.name,
             "path": self.path,
